@@ -1,0 +1,158 @@
+//! The commands: each loads, renders and checks through the core, then hands results to `view`.
+//! Data goes to `out` (stdout), everything else to `err` (stderr).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::cli::{OutputFormat, RenderArgs, TemplateFormat, ValidateArgs};
+use crate::config::{self, Environment};
+use crate::error::{Error, ExitStatus};
+use crate::graph::Graph;
+use crate::render::{self, RenderedStack};
+use crate::validate::{self, Severity};
+use crate::view::{self, Palette, StackSummary, ValidationReport};
+
+/// Where a command writes, and how.
+pub struct Output<'a> {
+    pub out: &'a mut dyn Write,
+    pub err: &'a mut dyn Write,
+    pub palette: Palette,
+}
+
+impl Output<'_> {
+    /// Prints errors to stderr; returns the failure status.
+    pub fn fail(&mut self, errors: &[Error]) -> ExitStatus {
+        for error in errors {
+            let _ = view::write_error(self.err, &self.palette, error);
+        }
+        ExitStatus::Failure
+    }
+}
+
+/// Loads and renders an environment, or the errors that stopped it.
+fn load_and_render(
+    project_dir: &Path,
+    name: &str,
+) -> Result<(Environment, Vec<RenderedStack>), Vec<Error>> {
+    let environment = config::load(project_dir, name)
+        .map_err(|errors| errors.into_iter().map(Error::Input).collect::<Vec<_>>())?;
+    let stacks = render::render(project_dir, &environment)?;
+    Ok((environment, stacks))
+}
+
+pub fn render(project_dir: &Path, args: &RenderArgs, output: &mut Output) -> ExitStatus {
+    let (environment, stacks) = match load_and_render(project_dir, &args.environment) {
+        Ok(loaded) => loaded,
+        Err(errors) => return output.fail(&errors),
+    };
+    let directory = args
+        .out
+        .clone()
+        .unwrap_or_else(|| project_dir.join("build").join(&environment.name));
+    if let Err(source) = std::fs::create_dir_all(&directory) {
+        return output.fail(&[Error::io("create", &directory, source)]);
+    }
+    let extension = match args.format {
+        TemplateFormat::Yaml => "yaml",
+        TemplateFormat::Json => "json",
+    };
+    let mut written: Vec<(PathBuf, usize)> = Vec::new();
+    for stack in &stacks {
+        let path = directory.join(format!("{}.{extension}", stack.spec.id));
+        let body = match args.format {
+            TemplateFormat::Yaml => stack.body.clone(),
+            TemplateFormat::Json => stack.template.to_json_string(),
+        };
+        if let Err(source) = std::fs::write(&path, &body) {
+            return output.fail(&[Error::io("write", &path, source)]);
+        }
+        written.push((path, body.len()));
+    }
+    let _ = writeln!(
+        output.err,
+        "rendered {} stack(s) of `{}` into {}",
+        stacks.len(),
+        environment.name,
+        directory.display()
+    );
+    for ((path, bytes), stack) in written.iter().zip(&stacks) {
+        let _ = writeln!(
+            output.err,
+            "  {:<40} {:>4} resources {:>7} bytes  {}",
+            stack.spec.name,
+            stack.template.resources.len(),
+            bytes,
+            path.display()
+        );
+    }
+    ExitStatus::Success
+}
+
+pub fn validate(project_dir: &Path, args: &ValidateArgs, output: &mut Output) -> ExitStatus {
+    let (environment, stacks) = match load_and_render(project_dir, &args.environment) {
+        Ok(loaded) => loaded,
+        Err(errors) => return output.fail(&errors),
+    };
+    let diagnostics = validate::validate(&stacks);
+    let errors = diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    match args.output {
+        OutputFormat::Json => {
+            let graph = Graph::new(&stacks);
+            let report = ValidationReport {
+                environment: &environment.name,
+                valid: errors == 0,
+                stacks: stacks
+                    .iter()
+                    .enumerate()
+                    .map(|(index, stack)| StackSummary {
+                        id: stack.spec.id.clone(),
+                        name: stack.spec.name.clone(),
+                        resources: stack.template.resources.len(),
+                        bytes: stack.body.len(),
+                        depends_on: graph.dependencies[index]
+                            .iter()
+                            .map(|&d| graph.ids[d].clone())
+                            .collect(),
+                    })
+                    .collect(),
+                diagnostics: &diagnostics,
+            };
+            let text = serde_json::to_string_pretty(&report).unwrap_or_default();
+            let _ = writeln!(output.out, "{text}");
+        }
+        OutputFormat::Text => {
+            for diagnostic in &diagnostics {
+                let _ = view::write_diagnostic(output.err, &output.palette, diagnostic);
+            }
+            let resources: usize = stacks
+                .iter()
+                .map(|stack| stack.template.resources.len())
+                .sum();
+            let notes = diagnostics.len() - errors;
+            let _ = writeln!(
+                output.err,
+                "validated `{}`: {} stack(s), {resources} resource(s), {errors} error(s), {notes} note(s)",
+                environment.name,
+                stacks.len(),
+            );
+        }
+    }
+    if errors == 0 {
+        ExitStatus::Success
+    } else {
+        if args.output == OutputFormat::Text {
+            let _ = view::write_error(
+                output.err,
+                &output.palette,
+                &Error::Invalid {
+                    environment: environment.name.clone(),
+                    count: errors,
+                },
+            );
+        }
+        ExitStatus::Failure
+    }
+}

@@ -1,0 +1,252 @@
+//! Tera templates + an `Environment` → one `RenderedStack` per stack.
+//!
+//! Templates are Jinja2-style (Tera 2): `{% include %}`, components for shared fragments, and
+//! two filters for CloudFormation: `json` (any value as inline JSON, which is valid YAML) and
+//! `cfn_tags` (a map as a `[{Key, Value}]` list). An undefined variable is an error. The
+//! rendered YAML is parsed into the template model and written back in canonical form.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use tera::{Context, Kwargs, State, Tera, TeraResult, Value};
+
+use crate::config::{Environment, Model};
+use crate::error::Error;
+use crate::stacks::{StackSpec, stacks};
+use crate::template::{Node, Template};
+
+/// The folder of templates inside a project.
+pub const TEMPLATES_DIR: &str = "templates";
+/// The template metadata key under which a stack declares the upstream outputs it consumes.
+pub const METADATA_KEY: &str = "MlopsInfra";
+
+/// A parameter filled from another stack's output at apply time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Input {
+    pub parameter: String,
+    /// The producing stack's id (`storage`).
+    pub stack: String,
+    pub output: String,
+}
+
+/// One stack, rendered and parsed.
+#[derive(Debug, Clone)]
+pub struct RenderedStack {
+    pub spec: StackSpec,
+    /// The template file it came from, relative to the project (`templates/storage.yaml.tera`).
+    pub source: PathBuf,
+    pub template: Template,
+    /// The canonical YAML body, as written by `render` and sent to CloudFormation.
+    pub body: String,
+    pub inputs: Vec<Input>,
+}
+
+/// Renders every stack of `environment`; reports every stack that fails, not just the first.
+pub fn render(
+    project_dir: &Path,
+    environment: &Environment,
+) -> Result<Vec<RenderedStack>, Vec<Error>> {
+    let tera = load_templates(project_dir).map_err(|error| vec![error])?;
+    let specs = stacks(environment);
+    let mut rendered = Vec::new();
+    let mut errors = Vec::new();
+    for spec in &specs {
+        match render_stack(&tera, environment, &specs, spec) {
+            Ok(stack) => rendered.push(stack),
+            Err(error) => errors.push(error),
+        }
+    }
+    if errors.is_empty() {
+        Ok(rendered)
+    } else {
+        Err(errors)
+    }
+}
+
+fn load_templates(project_dir: &Path) -> Result<Tera, Error> {
+    let directory = project_dir.join(TEMPLATES_DIR);
+    let mut files = Vec::new();
+    collect_templates(&directory, &mut files).map_err(|source| Error::Usage {
+        message: format!(
+            "cannot read templates from {}: {source}",
+            directory.display()
+        ),
+        hint: Some("run from the project folder or pass `-C/--project-dir`".into()),
+    })?;
+    files.sort();
+    let mut tera = Tera::new();
+    // Nothing here is HTML: never escape.
+    tera.autoescape_on(Vec::<&str>::new());
+    tera.set_fallback_prefixes([format!("{TEMPLATES_DIR}/")])
+        .map_err(template_error)?;
+    tera.register_filter("json", json);
+    tera.register_filter("cfn_tags", cfn_tags);
+    let named: Vec<(PathBuf, Option<String>)> = files
+        .into_iter()
+        .map(|path| {
+            let name = path
+                .strip_prefix(project_dir)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .replace('\\', "/");
+            (path, Some(name))
+        })
+        .collect();
+    tera.add_template_files(named).map_err(template_error)?;
+    Ok(tera)
+}
+
+fn collect_templates(directory: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(directory)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_templates(&path, files)?;
+        } else if path
+            .extension()
+            .is_some_and(|extension| extension == "tera")
+        {
+            files.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn template_error(error: tera::Error) -> Error {
+    Error::Template {
+        report: format!("{error}")
+            .trim_start_matches("error: ")
+            .trim_end()
+            .to_string(),
+        hint: Some("fix the template at the position shown".into()),
+    }
+}
+
+#[derive(Serialize)]
+struct StackContext<'a> {
+    id: &'a str,
+    name: &'a str,
+    model: Option<&'a Model>,
+}
+
+fn render_stack(
+    tera: &Tera,
+    environment: &Environment,
+    specs: &[StackSpec],
+    spec: &StackSpec,
+) -> Result<RenderedStack, Error> {
+    let source = PathBuf::from(TEMPLATES_DIR).join(&spec.template);
+    let name = source.to_string_lossy().replace('\\', "/");
+    if !tera.contains_template(&name) {
+        return Err(Error::Usage {
+            message: format!(
+                "stack `{}` needs template {name}, which does not exist",
+                spec.id
+            ),
+            hint: Some(format!("create {name}")),
+        });
+    }
+    let mut context = Context::new();
+    context.insert("environment", environment);
+    context.insert("prefix", &environment.prefix());
+    context.insert(
+        "stack",
+        &StackContext {
+            id: &spec.id,
+            name: &spec.name,
+            model: spec
+                .model
+                .as_deref()
+                .and_then(|model| environment.model(model)),
+        },
+    );
+    let names: indexmap::IndexMap<&str, &str> = specs
+        .iter()
+        .map(|spec| (spec.id.as_str(), spec.name.as_str()))
+        .collect();
+    context.insert("stack_names", &names);
+    let text = tera.render(&name, &context).map_err(template_error)?;
+
+    let template = parse_rendered(&name, &text)?;
+    let inputs = inputs(&name, &template)?;
+    Ok(RenderedStack {
+        spec: spec.clone(),
+        source,
+        body: template.to_yaml_string(),
+        template,
+        inputs,
+    })
+}
+
+/// Parses rendered text; errors quote the rendered line, since it has no line in the template.
+fn parse_rendered(name: &str, text: &str) -> Result<Template, Error> {
+    let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(|error| {
+        let line = error.location().map(|location| location.line());
+        let quoted = line
+            .and_then(|line| text.lines().nth(line.saturating_sub(1)))
+            .map(|content| format!("\n  rendered line {}: {content}", line.unwrap_or_default()))
+            .unwrap_or_default();
+        Error::Template {
+            report: format!("{name}: the rendered template is not valid YAML: {error}{quoted}"),
+            hint: Some(
+                "check indentation around the template expressions that produce this line".into(),
+            ),
+        }
+    })?;
+    Template::from_yaml(&value).map_err(|error| Error::Template {
+        report: format!("{name}: the rendered template is not a CloudFormation template: {error}"),
+        hint: None,
+    })
+}
+
+/// Reads `Metadata.MlopsInfra.Inputs`: `{Parameter: "stack.Output"}`.
+fn inputs(name: &str, template: &Template) -> Result<Vec<Input>, Error> {
+    let Some(declared) = template
+        .metadata
+        .get(METADATA_KEY)
+        .and_then(|node| node.get("Inputs"))
+    else {
+        return Ok(Vec::new());
+    };
+    let invalid = |detail: String| {
+        Error::Template {
+        report: format!("{name}: Metadata.{METADATA_KEY}.Inputs {detail}"),
+        hint: Some("map each parameter to `<stack id>.<output>`, e.g. `DataBucketArn: storage.DataBucketArn`".into()),
+    }
+    };
+    let Node::Map(map) = declared else {
+        return Err(invalid("must be a map".into()));
+    };
+    map.iter()
+        .map(|(parameter, source)| {
+            let (stack, output) = source
+                .as_str()
+                .and_then(|text| text.split_once('.'))
+                .ok_or_else(|| invalid(format!("entry `{parameter}` is not `<stack>.<output>`")))?;
+            Ok(Input {
+                parameter: parameter.clone(),
+                stack: stack.to_string(),
+                output: output.to_string(),
+            })
+        })
+        .collect()
+}
+
+fn json(value: Value, _: Kwargs, _: &State) -> TeraResult<String> {
+    serde_json::to_string(&value).map_err(|error| tera::Error::message(error.to_string()))
+}
+
+fn cfn_tags(value: Value, _: Kwargs, _: &State) -> TeraResult<String> {
+    let map = value.as_map().ok_or_else(|| {
+        tera::Error::message(format!("cfn_tags needs a map, got {}", value.name()))
+    })?;
+    let tags: Vec<serde_json::Value> = map
+        .iter()
+        .map(|(key, value)| {
+            serde_json::json!({
+                "Key": key.to_string(),
+                "Value": value.as_str().map_or_else(|| value.to_string(), str::to_string),
+            })
+        })
+        .collect();
+    serde_json::to_string(&tags).map_err(|error| tera::Error::message(error.to_string()))
+}

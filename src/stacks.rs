@@ -1,0 +1,44 @@
+//! Which stacks an environment has, and which template renders each.
+
+use serde::Serialize;
+
+use crate::config::Environment;
+
+/// Stacks every environment has: (stack id, template file in `templates/`).
+const SHARED: &[(&str, &str)] = &[("storage", "storage.yaml.tera"), ("iam", "iam.yaml.tera")];
+
+/// Stacks each model has, named `<id>-<model>`.
+const PER_MODEL: &[(&str, &str)] = &[];
+
+/// One stack of an environment, before rendering.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StackSpec {
+    /// Short id, unique in the environment: `storage`, `pipeline-plants`.
+    pub id: String,
+    /// CloudFormation stack name: `<project>-<environment>-<id>`.
+    pub name: String,
+    /// Template file, relative to `templates/`.
+    pub template: String,
+    /// The model a per-model stack is for.
+    pub model: Option<String>,
+}
+
+pub fn stacks(environment: &Environment) -> Vec<StackSpec> {
+    let prefix = environment.prefix();
+    let shared = SHARED.iter().map(|(id, template)| StackSpec {
+        id: id.to_string(),
+        name: format!("{prefix}-{id}"),
+        template: template.to_string(),
+        model: None,
+    });
+    let prefix = &prefix;
+    let per_model = PER_MODEL.iter().flat_map(|(id, template)| {
+        environment.models.iter().map(move |model| StackSpec {
+            id: format!("{id}-{}", model.name),
+            name: format!("{prefix}-{id}-{}", model.name),
+            template: template.to_string(),
+            model: Some(model.name.clone()),
+        })
+    });
+    shared.chain(per_model).collect()
+}

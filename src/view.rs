@@ -1,0 +1,98 @@
+//! Turns errors and diagnostics into what users read: text (optionally coloured) or JSON.
+
+use std::io::{self, Write};
+
+use anstyle::{AnsiColor, Style};
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::validate::{Diagnostic, Severity};
+
+/// Colours, or none.
+#[derive(Debug, Clone, Copy)]
+pub struct Palette {
+    pub error: Style,
+    pub note: Style,
+    pub hint: Style,
+    pub strong: Style,
+}
+
+impl Palette {
+    pub fn new(color: bool) -> Self {
+        if color {
+            Palette {
+                error: AnsiColor::Red.on_default().bold(),
+                note: AnsiColor::Cyan.on_default().bold(),
+                hint: AnsiColor::Green.on_default(),
+                strong: Style::new().bold(),
+            }
+        } else {
+            Palette {
+                error: Style::new(),
+                note: Style::new(),
+                hint: Style::new(),
+                strong: Style::new(),
+            }
+        }
+    }
+}
+
+pub fn write_error(out: &mut dyn Write, palette: &Palette, error: &Error) -> io::Result<()> {
+    let style = palette.error;
+    writeln!(out, "{style}error{style:#}: {error}")?;
+    if let Some(hint) = error.hint() {
+        write_hint(out, palette, hint)?;
+    }
+    Ok(())
+}
+
+fn write_hint(out: &mut dyn Write, palette: &Palette, hint: &str) -> io::Result<()> {
+    let style = palette.hint;
+    writeln!(out, "  {style}hint{style:#}: {hint}")
+}
+
+pub fn write_diagnostic(
+    out: &mut dyn Write,
+    palette: &Palette,
+    diagnostic: &Diagnostic,
+) -> io::Result<()> {
+    let (label, style) = match diagnostic.severity {
+        Severity::Error => ("error", palette.error),
+        Severity::Note => ("note", palette.note),
+    };
+    let strong = palette.strong;
+    write!(
+        out,
+        "{style}{label}{style:#}: {strong}{}{strong:#}",
+        diagnostic.stack
+    )?;
+    if let Some(location) = &diagnostic.location {
+        write!(out, " {location}")?;
+    }
+    if let Some(path) = &diagnostic.path {
+        write!(out, " › {path}")?;
+    }
+    writeln!(out, ": {}", diagnostic.message)?;
+    if let Some(hint) = &diagnostic.hint {
+        write_hint(out, palette, hint)?;
+    }
+    Ok(())
+}
+
+/// The JSON document `validate --output json` prints.
+#[derive(Debug, Serialize)]
+pub struct ValidationReport<'a> {
+    pub environment: &'a str,
+    pub valid: bool,
+    pub stacks: Vec<StackSummary>,
+    pub diagnostics: &'a [Diagnostic],
+}
+
+#[derive(Debug, Serialize)]
+pub struct StackSummary {
+    pub id: String,
+    pub name: String,
+    pub resources: usize,
+    pub bytes: usize,
+    pub depends_on: Vec<String>,
+}
