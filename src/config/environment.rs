@@ -171,7 +171,9 @@ pub fn validate(name: &str, raw: RawEnvironment) -> Result<Environment, Vec<Prob
                     format!("storage.{key}"),
                     format!("bucket name `{bucket}` {why}"),
                 )
-                .hint("set a valid name with `storage.{key}`, or shorten the project name"),
+                .hint(format!(
+                    "set a valid name with `storage.{key}`, or shorten the project name"
+                )),
             );
         }
         bucket

@@ -141,16 +141,12 @@ fn parse_file(path: &Path) -> Result<Source, Vec<InputError>> {
     let text = std::fs::read_to_string(path)
         .map_err(|error| vec![InputError::new(path, format!("cannot read file: {error}"))])?;
     let deserializer = serde_yaml_ng::Deserializer::from_str(&text);
-    let raw: Result<RawEnvironment, _> = serde_path_to_error::deserialize(deserializer);
-    if let Err(error) = raw {
-        return Err(vec![describe_parse_error(path, &text, error)]);
-    }
-    // The text parsed into the raw mirror above, so it is valid YAML.
-    let value = serde_yaml_ng::from_str(&text).unwrap_or(serde_yaml_ng::Value::Null);
-    let value = match value {
-        serde_yaml_ng::Value::Null => serde_yaml_ng::Value::Mapping(Default::default()),
-        value => value,
-    };
+    let raw: RawEnvironment = serde_path_to_error::deserialize(deserializer)
+        .map_err(|error| vec![describe_parse_error(path, &text, error)])?;
+    // Merged as the typed values, not the YAML text, so scalars keep the types the raw mirror
+    // gave them (an unquoted account id stays the string it was written as).
+    let value = serde_yaml_ng::to_value(&raw)
+        .map_err(|error| vec![InputError::new(path, error.to_string())])?;
     Ok(Source {
         path: path.to_path_buf(),
         locations: Locations::index(&text),

@@ -125,9 +125,7 @@ pub fn check_region(region: &str) -> Result<(), String> {
     let parts: Vec<&str> = region.split('-').collect();
     let valid = parts.len() >= 3
         && parts[0].len() == 2
-        && parts[..parts.len() - 1]
-            .iter()
-            .all(is_lower_alpha)
+        && parts[..parts.len() - 1].iter().all(is_lower_alpha)
         && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
         && !parts[parts.len() - 1].is_empty();
     if valid {

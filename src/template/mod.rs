@@ -131,7 +131,19 @@ pub struct Intrinsic {
 }
 
 impl Node {
+    /// Builds an intrinsic. `GetAtt`'s `Resource.Attribute` string form is stored as the
+    /// `[Resource, Attribute]` list both forms mean, so the two compare equal.
     pub fn intrinsic(function: Function, argument: Node) -> Node {
+        let argument = match (function, argument) {
+            (Function::GetAtt, Node::String(text)) => match text.split_once('.') {
+                Some((resource, attribute)) => Node::List(vec![
+                    Node::String(resource.to_string()),
+                    Node::String(attribute.to_string()),
+                ]),
+                None => Node::String(text),
+            },
+            (_, argument) => argument,
+        };
         Node::Intrinsic(Box::new(Intrinsic { function, argument }))
     }
 
@@ -215,8 +227,7 @@ impl Node {
         })
     }
 
-    /// JSON, with intrinsics in long form. `!GetAtt A.B` becomes `["A", "B"]`, as in JSON
-    /// templates.
+    /// JSON, with intrinsics in long form.
     pub fn to_json(&self) -> serde_json::Value {
         use serde_json::Value as Json;
         match self {
@@ -231,16 +242,7 @@ impl Node {
                     .collect(),
             ),
             Node::Intrinsic(intrinsic) => {
-                let argument = match (&intrinsic.function, &intrinsic.argument) {
-                    (Function::GetAtt, Node::String(text)) => match text.split_once('.') {
-                        Some((resource, attribute)) => Json::Array(vec![
-                            Json::String(resource.to_string()),
-                            Json::String(attribute.to_string()),
-                        ]),
-                        None => Json::String(text.clone()),
-                    },
-                    (_, argument) => argument.to_json(),
-                };
+                let argument = intrinsic.argument.to_json();
                 let mut object = serde_json::Map::new();
                 object.insert(intrinsic.function.key(), argument);
                 Json::Object(object)
@@ -646,9 +648,12 @@ mod tests {
 
     #[test]
     fn long_and_short_forms_are_the_same_node() {
-        let (short, _) = round_trip("!GetAtt [Bucket, Arn]");
+        let (short, _) = round_trip("!GetAtt Bucket.Arn");
         let (long, _) = round_trip("Fn::GetAtt: [Bucket, Arn]");
         assert_eq!(short, long);
+        let (nested, _) = round_trip("!GetAtt Database.Endpoint.Address");
+        let (listed, _) = round_trip("!GetAtt [Database, Endpoint.Address]");
+        assert_eq!(nested, listed);
         let (short, _) = round_trip("!Ref Bucket");
         let (long, _) = round_trip("{Ref: Bucket}");
         assert_eq!(short, long);
