@@ -12,3 +12,4 @@ pub mod stacks;
 pub mod template;
 pub mod validate;
 pub mod view;
+pub mod pipeline;
