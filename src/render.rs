@@ -1,8 +1,9 @@
 //! Tera templates + an `Environment` → one `RenderedStack` per stack.
 //!
 //! Templates are Jinja2-style (Tera 2): `{% include %}`, components for shared fragments, and
-//! two filters for CloudFormation: `json` (any value as inline JSON, which is valid YAML) and
-//! `cfn_tags` (a map as a `[{Key, Value}]` list). An undefined variable is an error. The
+//! filters for CloudFormation: `json` (any value as inline JSON, which is valid YAML),
+//! `cfn_tags` (a map as a `[{Key, Value}]` list) and `pascal` (`tree-ferns` → `TreeFerns`, for
+//! logical IDs). An undefined variable is an error. The
 //! rendered YAML is parsed into the template model and written back in canonical form.
 
 use std::path::{Path, PathBuf};
@@ -81,6 +82,7 @@ fn load_templates(project_dir: &Path) -> Result<Tera, Error> {
         .map_err(template_error)?;
     tera.register_filter("json", json);
     tera.register_filter("cfn_tags", cfn_tags);
+    tera.register_filter("pascal", pascal);
     let named: Vec<(PathBuf, Option<String>)> = files
         .into_iter()
         .map(|path| {
@@ -233,6 +235,21 @@ fn inputs(name: &str, template: &Template) -> Result<Vec<Input>, Error> {
 
 fn json(value: Value, _: Kwargs, _: &State) -> TeraResult<String> {
     serde_json::to_string(&value).map_err(|error| tera::Error::message(error.to_string()))
+}
+
+/// `tree-ferns` → `TreeFerns`: model names as parts of logical IDs.
+fn pascal(value: &str, _: Kwargs, _: &State) -> String {
+    value
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 fn cfn_tags(value: Value, _: Kwargs, _: &State) -> TeraResult<String> {

@@ -5,10 +5,15 @@ use serde::Serialize;
 use crate::config::Environment;
 
 /// Stacks every environment has: (stack id, template file in `templates/`).
-const SHARED: &[(&str, &str)] = &[("storage", "storage.yaml.tera"), ("iam", "iam.yaml.tera")];
+const SHARED: &[(&str, &str)] = &[
+    ("storage", "storage.yaml.tera"),
+    ("iam", "iam.yaml.tera"),
+    ("registry", "registry.yaml.tera"),
+    ("monitoring", "monitoring.yaml.tera"),
+];
 
 /// Stacks each model has, named `<id>-<model>`.
-const PER_MODEL: &[(&str, &str)] = &[];
+const PER_MODEL: &[(&str, &str)] = &[("endpoint", "endpoint.yaml.tera")];
 
 /// One stack of an environment, before rendering.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -474,9 +474,15 @@ fn check_get_att(
     else {
         return;
     };
-    // Some older types return properties through GetAtt too; only flag names the schema has
-    // nowhere.
-    let known = schema.attributes.contains(&attribute) || schema.properties.contains(&attribute);
+    let known = schema.attributes.iter().any(|known| {
+        // Families such as AWS::CloudFormation::Stack's `Outputs\..*`.
+        match known.strip_suffix("\\..*") {
+            Some(prefix) => attribute
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with('.')),
+            None => *known == attribute,
+        }
+    });
     if !known {
         let hint = did_you_mean(attribute, schema.attributes.iter().copied())
             .map(|close| format!("did you mean `{close}`?"))

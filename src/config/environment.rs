@@ -32,6 +32,31 @@ pub struct Environment {
     pub storage: Storage,
     pub iam: Iam,
     pub models: Vec<Model>,
+    pub endpoint: Endpoint,
+    pub monitoring: Monitoring,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Endpoint {
+    pub instance_count: u32,
+    pub autoscaling: Option<Autoscaling>,
+    /// Blue/green deployment with automatic rollback on the endpoint's alarms.
+    pub blue_green: bool,
+    pub latency_alarm_milliseconds: u32,
+    pub error_alarm_count: u32,
+    pub data_capture_percentage: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Autoscaling {
+    pub min_instances: u32,
+    pub max_instances: u32,
+    pub target_invocations_per_instance: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Monitoring {
+    pub alert_emails: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -267,6 +292,25 @@ pub fn validate(name: &str, raw: RawEnvironment) -> Result<Environment, Vec<Prob
         }
     }
 
+    let endpoint = validate_endpoint(raw.endpoint.unwrap_or_default(), &mut problems);
+    let monitoring = Monitoring {
+        alert_emails: raw
+            .monitoring
+            .and_then(|monitoring| monitoring.alert_emails)
+            .unwrap_or_default(),
+    };
+    for (index, email) in monitoring.alert_emails.iter().enumerate() {
+        let valid = email
+            .split_once('@')
+            .is_some_and(|(user, domain)| !user.is_empty() && domain.contains('.'));
+        if !valid {
+            problems.push(Problem::new(
+                format!("monitoring.alert_emails[{index}]"),
+                format!("`{email}` is not an email address"),
+            ));
+        }
+    }
+
     let models = validate_models(
         &prefix,
         raw.models.unwrap_or_default(),
@@ -285,9 +329,81 @@ pub fn validate(name: &str, raw: RawEnvironment) -> Result<Environment, Vec<Prob
             storage,
             iam,
             models,
+            endpoint,
+            monitoring,
         })
     } else {
         Err(problems)
+    }
+}
+
+const DEFAULT_LATENCY_ALARM_MILLISECONDS: u32 = 1_000;
+const DEFAULT_ERROR_ALARM_COUNT: u32 = 5;
+const DEFAULT_DATA_CAPTURE_PERCENTAGE: u32 = 20;
+const DEFAULT_TARGET_INVOCATIONS_PER_INSTANCE: u32 = 1_000;
+
+fn validate_endpoint(raw: super::raw::RawEndpoint, problems: &mut Vec<Problem>) -> Endpoint {
+    let instance_count = raw.instance_count.unwrap_or(1);
+    if instance_count == 0 {
+        problems.push(
+            Problem::new("endpoint.instance_count", "must be at least 1")
+                .hint("an endpoint needs at least one instance"),
+        );
+    }
+    let autoscaling = match (raw.min_instances, raw.max_instances) {
+        (None, None) => None,
+        (Some(min), Some(max)) => {
+            if min == 0 || min > max {
+                problems.push(
+                    Problem::new(
+                        "endpoint.min_instances",
+                        format!("autoscaling bounds {min}..{max} are not valid"),
+                    )
+                    .hint("use 1 <= min_instances <= max_instances"),
+                );
+            }
+            Some(Autoscaling {
+                min_instances: min,
+                max_instances: max,
+                target_invocations_per_instance: raw
+                    .target_invocations_per_instance
+                    .unwrap_or(DEFAULT_TARGET_INVOCATIONS_PER_INSTANCE),
+            })
+        }
+        (min, _) => {
+            let key = if min.is_some() {
+                "endpoint.min_instances"
+            } else {
+                "endpoint.max_instances"
+            };
+            problems.push(
+                Problem::new(
+                    key,
+                    "autoscaling needs both `min_instances` and `max_instances`",
+                )
+                .hint("set both to scale the endpoint, or neither to keep `instance_count` fixed"),
+            );
+            None
+        }
+    };
+    let data_capture_percentage = raw
+        .data_capture_percentage
+        .unwrap_or(DEFAULT_DATA_CAPTURE_PERCENTAGE);
+    if data_capture_percentage > 100 {
+        problems.push(Problem::new(
+            "endpoint.data_capture_percentage",
+            format!("{data_capture_percentage} is not a percentage (0 to 100)"),
+        ));
+    }
+    Endpoint {
+        instance_count,
+        autoscaling,
+        blue_green: raw.blue_green.unwrap_or(false),
+        latency_alarm_milliseconds: raw
+            .latency_alarm_milliseconds
+            .unwrap_or(DEFAULT_LATENCY_ALARM_MILLISECONDS),
+        error_alarm_count: raw.error_alarm_count.unwrap_or(DEFAULT_ERROR_ALARM_COUNT),
+        data_capture_percentage,
     }
 }
 

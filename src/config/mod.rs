@@ -13,7 +13,7 @@ mod raw;
 
 use std::path::{Path, PathBuf};
 
-pub use environment::{Environment, Iam, Model, Storage};
+pub use environment::{Autoscaling, Endpoint, Environment, Iam, Model, Monitoring, Storage};
 pub use names::check_bucket_name;
 
 use crate::error::{InputError, Position, did_you_mean};

@@ -34,6 +34,39 @@ pub struct RawEnvironment {
     pub sagemaker: Option<RawSageMaker>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub models: Option<Vec<RawModel>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<RawEndpoint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<RawMonitoring>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEndpoint {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_count: Option<u32>,
+    /// Autoscaling bounds; both unset means no autoscaling.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_instances: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_instances: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_invocations_per_instance: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blue_green: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_alarm_milliseconds: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_alarm_count: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_capture_percentage: Option<u32>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMonitoring {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alert_emails: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize, Serialize)]
