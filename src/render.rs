@@ -2,8 +2,8 @@
 //!
 //! Templates are Jinja2-style (Tera 2): `{% include %}`, components for shared fragments, and
 //! filters for CloudFormation: `json` (any value as inline JSON, which is valid YAML),
-//! `cfn_tags` (a map as a `[{Key, Value}]` list) and `pascal` (`tree-ferns` → `TreeFerns`, for
-//! logical IDs). An undefined variable is an error. The
+//! `cfn_tags` (a map as a `[{Key, Value}]` list), `pascal` (`tree-ferns` → `TreeFerns`, for
+//! logical IDs) and `fingerprint` (a short stable hash). An undefined variable is an error. The
 //! rendered YAML is parsed into the template model and written back in canonical form.
 
 use std::path::{Path, PathBuf};
@@ -83,6 +83,7 @@ fn load_templates(project_dir: &Path) -> Result<Tera, Error> {
     tera.register_filter("json", json);
     tera.register_filter("cfn_tags", cfn_tags);
     tera.register_filter("pascal", pascal);
+    tera.register_filter("fingerprint", fingerprint);
     let named: Vec<(PathBuf, Option<String>)> = files
         .into_iter()
         .map(|path| {
@@ -235,6 +236,15 @@ fn inputs(name: &str, template: &Template) -> Result<Vec<Input>, Error> {
 
 fn json(value: Value, _: Kwargs, _: &State) -> TeraResult<String> {
     serde_json::to_string(&value).map_err(|error| tera::Error::message(error.to_string()))
+}
+
+/// A short, stable hash of a string (64-bit FNV-1a, hex), for logical IDs that must change
+/// when what they stand for changes (an API deployment per set of methods).
+fn fingerprint(value: &str, _: Kwargs, _: &State) -> String {
+    let hash = value.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{hash:016x}")
 }
 
 /// `tree-ferns` → `TreeFerns`: model names as parts of logical IDs.

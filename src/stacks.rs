@@ -10,7 +10,17 @@ const SHARED: &[(&str, &str)] = &[
     ("iam", "iam.yaml.tera"),
     ("registry", "registry.yaml.tera"),
     ("monitoring", "monitoring.yaml.tera"),
+    ("api", "api.yaml.tera"),
+    ("ci", "ci.yaml.tera"),
 ];
+
+/// Whether the environment has a shared stack; most always do.
+fn has_stack(environment: &Environment, id: &str) -> bool {
+    match id {
+        "ci" => environment.ci.is_some(),
+        _ => true,
+    }
+}
 
 /// Stacks each model has, named `<id>-<model>`.
 const PER_MODEL: &[(&str, &str)] = &[("endpoint", "endpoint.yaml.tera")];
@@ -30,12 +40,15 @@ pub struct StackSpec {
 
 pub fn stacks(environment: &Environment) -> Vec<StackSpec> {
     let prefix = environment.prefix();
-    let shared = SHARED.iter().map(|(id, template)| StackSpec {
-        id: id.to_string(),
-        name: format!("{prefix}-{id}"),
-        template: template.to_string(),
-        model: None,
-    });
+    let shared = SHARED
+        .iter()
+        .filter(|(id, _)| has_stack(environment, id))
+        .map(|(id, template)| StackSpec {
+            id: id.to_string(),
+            name: format!("{prefix}-{id}"),
+            template: template.to_string(),
+            model: None,
+        });
     let prefix = &prefix;
     let per_model = PER_MODEL.iter().flat_map(|(id, template)| {
         environment.models.iter().map(move |model| StackSpec {

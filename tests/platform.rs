@@ -241,6 +241,16 @@ fn adding_a_child_model_adds_exactly_its_stacks_and_resources() {
         .difference(&resources(&before))
         .cloned()
         .collect();
+    let removed: BTreeSet<_> = resources(&before)
+        .difference(&resources(&after))
+        .cloned()
+        .collect();
+    let deployment = |stacks: &[RenderedStack]| {
+        resources(stacks)
+            .into_iter()
+            .find(|id| id.starts_with("api/Deployment"))
+            .expect("an API deployment")
+    };
     let endpoint = after
         .iter()
         .find(|stack| stack.spec.id == "endpoint-shrubs")
@@ -251,10 +261,17 @@ fn adding_a_child_model_adds_exactly_its_stacks_and_resources() {
         .keys()
         .map(|id| format!("endpoint-shrubs/{id}"))
         .collect();
-    expected.insert("registry/ShrubsModelPackageGroup".into());
-    assert_eq!(added, expected);
-    assert!(
-        resources(&before).is_subset(&resources(&after)),
-        "a resource disappeared"
+    expected.extend(
+        [
+            "registry/ShrubsModelPackageGroup",
+            "api/ShrubsResource",
+            "api/ShrubsExecutionsResource",
+            "api/ShrubsStartExecution",
+        ]
+        .map(String::from),
     );
+    // An API deployment is immutable: a new set of methods means a new deployment.
+    expected.insert(deployment(&after));
+    assert_eq!(added, expected);
+    assert_eq!(removed, BTreeSet::from([deployment(&before)]));
 }

@@ -4,6 +4,7 @@ use indexmap::IndexMap;
 use serde::Serialize;
 
 use super::names;
+use super::platform::{self, Api, Ci, Endpoint, Monitoring, Pipeline};
 use super::raw::{RawEnvironment, RawModel};
 
 /// Longest project name: it is part of every stack, bucket and SageMaker name.
@@ -34,29 +35,10 @@ pub struct Environment {
     pub models: Vec<Model>,
     pub endpoint: Endpoint,
     pub monitoring: Monitoring,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Endpoint {
-    pub instance_count: u32,
-    pub autoscaling: Option<Autoscaling>,
-    /// Blue/green deployment with automatic rollback on the endpoint's alarms.
-    pub blue_green: bool,
-    pub latency_alarm_milliseconds: u32,
-    pub error_alarm_count: u32,
-    pub data_capture_percentage: u32,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Autoscaling {
-    pub min_instances: u32,
-    pub max_instances: u32,
-    pub target_invocations_per_instance: u32,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Monitoring {
-    pub alert_emails: Vec<String>,
+    pub pipeline: Pipeline,
+    pub api: Api,
+    /// The CodeBuild projects; an environment without a `ci` section has none.
+    pub ci: Option<Ci>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -87,6 +69,8 @@ pub struct Model {
     pub processing_instance_type: String,
     pub training_instance_type: String,
     pub endpoint_instance_type: String,
+    /// The evaluation accuracy a trained model needs to be registered.
+    pub accuracy_threshold: f64,
 }
 
 impl Environment {
@@ -102,14 +86,14 @@ impl Environment {
 
 /// A problem found while validating, by key path; `config::load` locates it in the files.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
+pub(super) struct Problem {
     pub key: String,
     pub message: String,
     pub hint: Option<String>,
 }
 
 impl Problem {
-    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(super) fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
         Problem {
             key: key.into(),
             message: message.into(),
@@ -117,14 +101,14 @@ impl Problem {
         }
     }
 
-    fn hint(mut self, hint: impl Into<String>) -> Self {
+    pub(super) fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
     }
 }
 
 /// Turns the merged raw configuration into an `Environment`, reporting every problem.
-pub fn validate(name: &str, raw: RawEnvironment) -> Result<Environment, Vec<Problem>> {
+pub(super) fn validate(name: &str, raw: RawEnvironment) -> Result<Environment, Vec<Problem>> {
     let mut problems = Vec::new();
     let mut required = |key: &str, value: Option<String>, example: &str| {
         value.unwrap_or_else(|| {
@@ -292,29 +276,18 @@ pub fn validate(name: &str, raw: RawEnvironment) -> Result<Environment, Vec<Prob
         }
     }
 
-    let endpoint = validate_endpoint(raw.endpoint.unwrap_or_default(), &mut problems);
-    let monitoring = Monitoring {
-        alert_emails: raw
-            .monitoring
-            .and_then(|monitoring| monitoring.alert_emails)
-            .unwrap_or_default(),
-    };
-    for (index, email) in monitoring.alert_emails.iter().enumerate() {
-        let valid = email
-            .split_once('@')
-            .is_some_and(|(user, domain)| !user.is_empty() && domain.contains('.'));
-        if !valid {
-            problems.push(Problem::new(
-                format!("monitoring.alert_emails[{index}]"),
-                format!("`{email}` is not an email address"),
-            ));
-        }
-    }
+    let endpoint = platform::validate_endpoint(raw.endpoint.unwrap_or_default(), &mut problems);
+    let monitoring =
+        platform::validate_monitoring(raw.monitoring.unwrap_or_default(), &mut problems);
+    let pipeline = platform::validate_pipeline(raw.pipeline.unwrap_or_default(), &mut problems);
+    let api = platform::validate_api(raw.api.unwrap_or_default(), &mut problems);
+    let ci = platform::validate_ci(raw.ci, &mut problems);
 
     let models = validate_models(
         &prefix,
         raw.models.unwrap_or_default(),
         &defaults,
+        pipeline.accuracy_threshold,
         &mut problems,
     );
 
@@ -331,79 +304,12 @@ pub fn validate(name: &str, raw: RawEnvironment) -> Result<Environment, Vec<Prob
             models,
             endpoint,
             monitoring,
+            pipeline,
+            api,
+            ci,
         })
     } else {
         Err(problems)
-    }
-}
-
-const DEFAULT_LATENCY_ALARM_MILLISECONDS: u32 = 1_000;
-const DEFAULT_ERROR_ALARM_COUNT: u32 = 5;
-const DEFAULT_DATA_CAPTURE_PERCENTAGE: u32 = 20;
-const DEFAULT_TARGET_INVOCATIONS_PER_INSTANCE: u32 = 1_000;
-
-fn validate_endpoint(raw: super::raw::RawEndpoint, problems: &mut Vec<Problem>) -> Endpoint {
-    let instance_count = raw.instance_count.unwrap_or(1);
-    if instance_count == 0 {
-        problems.push(
-            Problem::new("endpoint.instance_count", "must be at least 1")
-                .hint("an endpoint needs at least one instance"),
-        );
-    }
-    let autoscaling = match (raw.min_instances, raw.max_instances) {
-        (None, None) => None,
-        (Some(min), Some(max)) => {
-            if min == 0 || min > max {
-                problems.push(
-                    Problem::new(
-                        "endpoint.min_instances",
-                        format!("autoscaling bounds {min}..{max} are not valid"),
-                    )
-                    .hint("use 1 <= min_instances <= max_instances"),
-                );
-            }
-            Some(Autoscaling {
-                min_instances: min,
-                max_instances: max,
-                target_invocations_per_instance: raw
-                    .target_invocations_per_instance
-                    .unwrap_or(DEFAULT_TARGET_INVOCATIONS_PER_INSTANCE),
-            })
-        }
-        (min, _) => {
-            let key = if min.is_some() {
-                "endpoint.min_instances"
-            } else {
-                "endpoint.max_instances"
-            };
-            problems.push(
-                Problem::new(
-                    key,
-                    "autoscaling needs both `min_instances` and `max_instances`",
-                )
-                .hint("set both to scale the endpoint, or neither to keep `instance_count` fixed"),
-            );
-            None
-        }
-    };
-    let data_capture_percentage = raw
-        .data_capture_percentage
-        .unwrap_or(DEFAULT_DATA_CAPTURE_PERCENTAGE);
-    if data_capture_percentage > 100 {
-        problems.push(Problem::new(
-            "endpoint.data_capture_percentage",
-            format!("{data_capture_percentage} is not a percentage (0 to 100)"),
-        ));
-    }
-    Endpoint {
-        instance_count,
-        autoscaling,
-        blue_green: raw.blue_green.unwrap_or(false),
-        latency_alarm_milliseconds: raw
-            .latency_alarm_milliseconds
-            .unwrap_or(DEFAULT_LATENCY_ALARM_MILLISECONDS),
-        error_alarm_count: raw.error_alarm_count.unwrap_or(DEFAULT_ERROR_ALARM_COUNT),
-        data_capture_percentage,
     }
 }
 
@@ -417,6 +323,7 @@ fn validate_models(
     prefix: &str,
     raw_models: Vec<RawModel>,
     defaults: &InstanceDefaults,
+    accuracy_threshold: f64,
     problems: &mut Vec<Problem>,
 ) -> Vec<Model> {
     let mut models: Vec<Model> = Vec::new();
@@ -479,6 +386,13 @@ fn validate_models(
             raw.endpoint_instance_type,
             &defaults.endpoint,
         );
+        let accuracy_threshold = raw.accuracy_threshold.unwrap_or(accuracy_threshold);
+        if !(0.0..=1.0).contains(&accuracy_threshold) {
+            problems.push(Problem::new(
+                format!("{path}.accuracy_threshold"),
+                format!("{accuracy_threshold} is not between 0 and 1"),
+            ));
+        }
         if raw.parent.is_some() != raw.subgroup.is_some() {
             problems.push(
                 Problem::new(
@@ -510,6 +424,7 @@ fn validate_models(
             processing_instance_type,
             training_instance_type,
             endpoint_instance_type,
+            accuracy_threshold,
             name,
         });
     }

@@ -9,12 +9,14 @@
 mod environment;
 mod locate;
 mod names;
+mod platform;
 mod raw;
 
 use std::path::{Path, PathBuf};
 
-pub use environment::{Autoscaling, Endpoint, Environment, Iam, Model, Monitoring, Storage};
+pub use environment::{Environment, Iam, Model, Storage};
 pub use names::check_bucket_name;
+pub use platform::{Api, Autoscaling, Ci, Endpoint, Monitoring, Pipeline, Range, Split, Tuning};
 
 use crate::error::{InputError, Position, did_you_mean};
 use environment::MAX_ENVIRONMENT_LENGTH;

@@ -38,6 +38,116 @@ pub struct RawEnvironment {
     pub endpoint: Option<RawEndpoint>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub monitoring: Option<RawMonitoring>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<RawPipeline>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api: Option<RawApi>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ci: Option<RawCi>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPipeline {
+    /// EventBridge schedule expression (`rate(7 days)`, `cron(...)`); unset: no schedule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retrain_on_new_data: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw_prefix: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accuracy_threshold: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_size: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_image_size: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_formats: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split: Option<RawSplit>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tuning: Option<RawTuning>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSplit {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validation: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test: Option<f64>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTuning {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subset_fraction: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_jobs: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_parallel_jobs: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub objective_metric: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ranges: Option<IndexMap<String, RawRange>>,
+}
+
+/// A hyperparameter range: `min`/`max` (with `integer` and `scaling`), or `values`.
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRange {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub integer: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scaling: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApi {
+    /// API Gateway's CloudWatch role is one per account and region; set false where another
+    /// stack already manages it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manage_account_logging_role: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub throttle_rate_limit: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub throttle_burst_limit: Option<u32>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCi {
+    /// `github`, `codecommit` or `codeconnections`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// GitHub/GitLab/Bitbucket HTTPS URL, or the CodeCommit repository name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// CodeConnections connection ARN (provider `codeconnections`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_arn: Option<String>,
+    /// Deploy on every push to the branch; false leaves builds to `mlops-infra ci run`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deploy_on_push: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compute_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize, Serialize)]
@@ -126,4 +236,7 @@ pub struct RawModel {
     pub training_instance_type: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint_instance_type: Option<String>,
+    /// Overrides `pipeline.accuracy_threshold` for this model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accuracy_threshold: Option<f64>,
 }

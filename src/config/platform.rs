@@ -1,0 +1,454 @@
+//! Validated settings of the platform's parts: endpoints, monitoring, pipelines, the API and CI.
+
+use indexmap::IndexMap;
+use serde::Serialize;
+
+use super::environment::Problem;
+use super::raw::{RawApi, RawCi, RawEndpoint, RawMonitoring, RawPipeline};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Endpoint {
+    pub instance_count: u32,
+    pub autoscaling: Option<Autoscaling>,
+    /// Blue/green deployment with automatic rollback on the endpoint's alarms.
+    pub blue_green: bool,
+    pub latency_alarm_milliseconds: u32,
+    pub error_alarm_count: u32,
+    pub data_capture_percentage: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Autoscaling {
+    pub min_instances: u32,
+    pub max_instances: u32,
+    pub target_invocations_per_instance: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Monitoring {
+    pub alert_emails: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Pipeline {
+    /// EventBridge schedule expression; `None` turns scheduled retraining off.
+    pub schedule: Option<String>,
+    pub retrain_on_new_data: bool,
+    /// Prefix of the raw images in the data bucket, ending in `/`.
+    pub raw_prefix: String,
+    pub accuracy_threshold: f64,
+    pub image_size: u32,
+    pub min_image_size: u32,
+    pub allowed_formats: Vec<String>,
+    pub split: Split,
+    pub tuning: Tuning,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Split {
+    pub train: f64,
+    pub validation: f64,
+    pub test: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Tuning {
+    /// Share of the train and validation data the tuning jobs see.
+    pub subset_fraction: f64,
+    pub max_jobs: u32,
+    pub max_parallel_jobs: u32,
+    pub objective_metric: String,
+    pub epochs: u32,
+    pub ranges: Vec<Range>,
+}
+
+/// A hyperparameter range for tuning.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind")]
+pub enum Range {
+    Continuous {
+        name: String,
+        min: f64,
+        max: f64,
+        scaling: String,
+    },
+    Integer {
+        name: String,
+        min: f64,
+        max: f64,
+        scaling: String,
+    },
+    Categorical {
+        name: String,
+        values: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Api {
+    pub manage_account_logging_role: bool,
+    pub throttle_rate_limit: f64,
+    pub throttle_burst_limit: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Ci {
+    /// `github`, `codecommit` or `codeconnections`.
+    pub provider: String,
+    /// CodeBuild's source type: GITHUB, GITLAB, BITBUCKET or CODECOMMIT.
+    pub source_type: String,
+    pub repository: String,
+    pub branch: String,
+    pub connection_arn: Option<String>,
+    pub deploy_on_push: bool,
+    pub compute_type: String,
+    pub image: String,
+}
+
+const DEFAULT_LATENCY_ALARM_MILLISECONDS: u32 = 1_000;
+const DEFAULT_ERROR_ALARM_COUNT: u32 = 5;
+const DEFAULT_DATA_CAPTURE_PERCENTAGE: u32 = 20;
+const DEFAULT_TARGET_INVOCATIONS_PER_INSTANCE: u32 = 1_000;
+
+pub(super) fn validate_endpoint(raw: RawEndpoint, problems: &mut Vec<Problem>) -> Endpoint {
+    let instance_count = raw.instance_count.unwrap_or(1);
+    if instance_count == 0 {
+        problems.push(
+            Problem::new("endpoint.instance_count", "must be at least 1")
+                .hint("an endpoint needs at least one instance"),
+        );
+    }
+    let autoscaling = match (raw.min_instances, raw.max_instances) {
+        (None, None) => None,
+        (Some(min), Some(max)) => {
+            if min == 0 || min > max {
+                problems.push(
+                    Problem::new(
+                        "endpoint.min_instances",
+                        format!("autoscaling bounds {min}..{max} are not valid"),
+                    )
+                    .hint("use 1 <= min_instances <= max_instances"),
+                );
+            }
+            Some(Autoscaling {
+                min_instances: min,
+                max_instances: max,
+                target_invocations_per_instance: raw
+                    .target_invocations_per_instance
+                    .unwrap_or(DEFAULT_TARGET_INVOCATIONS_PER_INSTANCE),
+            })
+        }
+        (min, _) => {
+            let key = if min.is_some() {
+                "endpoint.min_instances"
+            } else {
+                "endpoint.max_instances"
+            };
+            problems.push(
+                Problem::new(
+                    key,
+                    "autoscaling needs both `min_instances` and `max_instances`",
+                )
+                .hint("set both to scale the endpoint, or neither to keep `instance_count` fixed"),
+            );
+            None
+        }
+    };
+    let data_capture_percentage = raw
+        .data_capture_percentage
+        .unwrap_or(DEFAULT_DATA_CAPTURE_PERCENTAGE);
+    if data_capture_percentage > 100 {
+        problems.push(Problem::new(
+            "endpoint.data_capture_percentage",
+            format!("{data_capture_percentage} is not a percentage (0 to 100)"),
+        ));
+    }
+    Endpoint {
+        instance_count,
+        autoscaling,
+        blue_green: raw.blue_green.unwrap_or(false),
+        latency_alarm_milliseconds: raw
+            .latency_alarm_milliseconds
+            .unwrap_or(DEFAULT_LATENCY_ALARM_MILLISECONDS),
+        error_alarm_count: raw.error_alarm_count.unwrap_or(DEFAULT_ERROR_ALARM_COUNT),
+        data_capture_percentage,
+    }
+}
+
+pub(super) fn validate_monitoring(raw: RawMonitoring, problems: &mut Vec<Problem>) -> Monitoring {
+    let alert_emails = raw.alert_emails.unwrap_or_default();
+    for (index, email) in alert_emails.iter().enumerate() {
+        let valid = email
+            .split_once('@')
+            .is_some_and(|(user, domain)| !user.is_empty() && domain.contains('.'));
+        if !valid {
+            problems.push(Problem::new(
+                format!("monitoring.alert_emails[{index}]"),
+                format!("`{email}` is not an email address"),
+            ));
+        }
+    }
+    Monitoring { alert_emails }
+}
+
+const SUPPORTED_FORMATS: [&str; 2] = ["jpeg", "png"];
+
+pub(super) fn validate_pipeline(raw: RawPipeline, problems: &mut Vec<Problem>) -> Pipeline {
+    if let Some(schedule) = &raw.schedule
+        && !((schedule.starts_with("rate(") || schedule.starts_with("cron("))
+            && schedule.ends_with(')'))
+    {
+        problems.push(
+            Problem::new("pipeline.schedule", format!("`{schedule}` is not a schedule expression"))
+                .hint("use `rate(7 days)` or `cron(0 3 ? * MON *)`, or remove the key to turn the schedule off"),
+        );
+    }
+    let raw_prefix = raw.raw_prefix.unwrap_or_else(|| "raw/".into());
+    if raw_prefix.starts_with('/') || !raw_prefix.ends_with('/') {
+        problems.push(
+            Problem::new("pipeline.raw_prefix", format!("`{raw_prefix}` is not a key prefix"))
+                .hint("a prefix inside the data bucket, without a leading `/` and ending in `/`, e.g. `raw/`"),
+        );
+    }
+    let accuracy_threshold = raw.accuracy_threshold.unwrap_or(0.8);
+    if !(0.0..=1.0).contains(&accuracy_threshold) {
+        problems.push(Problem::new(
+            "pipeline.accuracy_threshold",
+            format!("{accuracy_threshold} is not between 0 and 1"),
+        ));
+    }
+    let image_size = raw.image_size.unwrap_or(224);
+    let min_image_size = raw.min_image_size.unwrap_or(32);
+    if !(16..=1024).contains(&image_size) {
+        problems.push(Problem::new(
+            "pipeline.image_size",
+            format!("{image_size} is not between 16 and 1024 pixels"),
+        ));
+    }
+    if min_image_size == 0 || min_image_size > image_size {
+        problems.push(
+            Problem::new(
+                "pipeline.min_image_size",
+                format!("{min_image_size} must be between 1 and `image_size` ({image_size})"),
+            )
+            .hint("images smaller than this are dropped by data QA"),
+        );
+    }
+    let allowed_formats = raw.allowed_formats.unwrap_or_else(|| {
+        SUPPORTED_FORMATS
+            .iter()
+            .map(|format| format.to_string())
+            .collect()
+    });
+    for (index, format) in allowed_formats.iter().enumerate() {
+        if !SUPPORTED_FORMATS.contains(&format.as_str()) {
+            problems.push(
+                Problem::new(
+                    format!("pipeline.allowed_formats[{index}]"),
+                    format!("format `{format}` is not supported"),
+                )
+                .hint("SageMaker's image classification reads `jpeg` and `png`"),
+            );
+        }
+    }
+    let raw_split = raw.split.unwrap_or_default();
+    let split = Split {
+        train: raw_split.train.unwrap_or(0.8),
+        validation: raw_split.validation.unwrap_or(0.1),
+        test: raw_split.test.unwrap_or(0.1),
+    };
+    let total = split.train + split.validation + split.test;
+    if [split.train, split.validation, split.test]
+        .iter()
+        .any(|share| *share <= 0.0)
+        || (total - 1.0).abs() > 1e-6
+    {
+        problems.push(
+            Problem::new(
+                "pipeline.split",
+                format!(
+                    "shares {} / {} / {} do not form a split",
+                    split.train, split.validation, split.test
+                ),
+            )
+            .hint("train, validation and test must each be above 0 and add up to 1"),
+        );
+    }
+    let tuning = validate_tuning(raw.tuning.unwrap_or_default(), problems);
+    Pipeline {
+        schedule: raw.schedule,
+        retrain_on_new_data: raw.retrain_on_new_data.unwrap_or(false),
+        raw_prefix,
+        accuracy_threshold,
+        image_size,
+        min_image_size,
+        allowed_formats,
+        split,
+        tuning,
+    }
+}
+
+fn validate_tuning(raw: super::raw::RawTuning, problems: &mut Vec<Problem>) -> Tuning {
+    let subset_fraction = raw.subset_fraction.unwrap_or(0.2);
+    if !(subset_fraction > 0.0 && subset_fraction <= 1.0) {
+        problems.push(Problem::new(
+            "pipeline.tuning.subset_fraction",
+            format!("{subset_fraction} is not in (0, 1]"),
+        ));
+    }
+    let max_jobs = raw.max_jobs.unwrap_or(8);
+    let max_parallel_jobs = raw.max_parallel_jobs.unwrap_or(2);
+    if max_jobs == 0 || max_parallel_jobs == 0 || max_parallel_jobs > max_jobs {
+        problems.push(
+            Problem::new(
+                "pipeline.tuning.max_parallel_jobs",
+                format!("{max_parallel_jobs} parallel of {max_jobs} jobs is not valid"),
+            )
+            .hint("use 1 <= max_parallel_jobs <= max_jobs"),
+        );
+    }
+    let default_ranges = || {
+        let mut ranges = IndexMap::new();
+        ranges.insert(
+            "learning_rate".to_string(),
+            super::raw::RawRange {
+                min: Some(0.0001),
+                max: Some(0.1),
+                scaling: Some("Logarithmic".into()),
+                ..Default::default()
+            },
+        );
+        ranges.insert(
+            "mini_batch_size".to_string(),
+            super::raw::RawRange {
+                values: Some(vec!["32".into(), "64".into(), "128".into()]),
+                ..Default::default()
+            },
+        );
+        ranges
+    };
+    let mut ranges = Vec::new();
+    for (name, range) in raw.ranges.unwrap_or_else(default_ranges) {
+        let key = format!("pipeline.tuning.ranges.{name}");
+        let scaling = range.scaling.unwrap_or_else(|| "Auto".into());
+        if !["Auto", "Linear", "Logarithmic", "ReverseLogarithmic"].contains(&scaling.as_str()) {
+            problems.push(
+                Problem::new(
+                    format!("{key}.scaling"),
+                    format!("scaling `{scaling}` is not one SageMaker knows"),
+                )
+                .hint("use Auto, Linear, Logarithmic or ReverseLogarithmic"),
+            );
+        }
+        match (range.min, range.max, range.values) {
+            (Some(min), Some(max), None) if min < max => ranges.push(if range.integer.unwrap_or(false) {
+                Range::Integer { name, min, max, scaling }
+            } else {
+                Range::Continuous { name, min, max, scaling }
+            }),
+            (None, None, Some(values)) if !values.is_empty() => ranges.push(Range::Categorical { name, values }),
+            _ => problems.push(
+                Problem::new(key, format!("range `{name}` needs `min` < `max`, or a non-empty `values` list"))
+                    .hint("e.g. `learning_rate: {min: 0.0001, max: 0.1, scaling: Logarithmic}` or `optimizer: {values: [sgd, adam]}`"),
+            ),
+        }
+    }
+    Tuning {
+        subset_fraction,
+        max_jobs,
+        max_parallel_jobs,
+        objective_metric: raw
+            .objective_metric
+            .unwrap_or_else(|| "validation:accuracy".into()),
+        epochs: raw.epochs.unwrap_or(10),
+        ranges,
+    }
+}
+
+pub(super) fn validate_api(raw: RawApi, problems: &mut Vec<Problem>) -> Api {
+    let api = Api {
+        manage_account_logging_role: raw.manage_account_logging_role.unwrap_or(true),
+        throttle_rate_limit: raw.throttle_rate_limit.unwrap_or(5.0),
+        throttle_burst_limit: raw.throttle_burst_limit.unwrap_or(10),
+    };
+    if api.throttle_rate_limit <= 0.0 {
+        problems.push(Problem::new(
+            "api.throttle_rate_limit",
+            "must be above 0 requests per second",
+        ));
+    }
+    api
+}
+
+const PROVIDERS: [&str; 3] = ["github", "codecommit", "codeconnections"];
+
+/// `None` when the environment has no `ci` section: it then gets no CI stack.
+pub(super) fn validate_ci(raw: Option<RawCi>, problems: &mut Vec<Problem>) -> Option<Ci> {
+    let raw = raw?;
+    let provider = raw.provider.unwrap_or_else(|| "github".into());
+    if !PROVIDERS.contains(&provider.as_str()) {
+        let mut problem = Problem::new(
+            "ci.provider",
+            format!("source provider `{provider}` is not supported"),
+        );
+        problem = match crate::error::did_you_mean(&provider, PROVIDERS) {
+            Some(close) => problem.hint(format!("did you mean `{close}`?")),
+            None => problem.hint("use github, codecommit or codeconnections"),
+        };
+        problems.push(problem);
+    }
+    let repository = raw.repository.unwrap_or_default();
+    if repository.is_empty() {
+        problems.push(
+            Problem::new("ci.repository", "missing required key `ci.repository`")
+                .hint("the repository holding this project: an HTTPS URL, or the CodeCommit repository name"),
+        );
+    } else if provider != "codecommit" && !repository.starts_with("https://") {
+        problems.push(
+            Problem::new(
+                "ci.repository",
+                format!("`{repository}` is not an HTTPS repository URL"),
+            )
+            .hint("e.g. https://github.com/example/mlops-infra.git"),
+        );
+    }
+    match (&provider[..], &raw.connection_arn) {
+        ("codeconnections", None) => problems.push(
+            Problem::new("ci.connection_arn", "provider `codeconnections` needs `connection_arn`")
+                .hint("the ARN of an AVAILABLE connection, arn:aws:codeconnections:<region>:<account>:connection/<id>"),
+        ),
+        ("codeconnections", Some(arn)) if !arn.contains(":connection/") => problems.push(Problem::new(
+            "ci.connection_arn",
+            format!("`{arn}` is not a connection ARN"),
+        )),
+        (other, Some(_)) if other != "codeconnections" => problems.push(
+            Problem::new("ci.connection_arn", format!("`connection_arn` only applies to provider `codeconnections`, not `{other}`"))
+                .hint("remove it, or set `provider: codeconnections`"),
+        ),
+        _ => {}
+    }
+    let source_type = if provider == "codecommit" {
+        "CODECOMMIT"
+    } else if repository.contains("gitlab") {
+        "GITLAB"
+    } else if repository.contains("bitbucket") {
+        "BITBUCKET"
+    } else {
+        "GITHUB"
+    }
+    .to_string();
+    Some(Ci {
+        provider,
+        source_type,
+        repository,
+        branch: raw.branch.unwrap_or_else(|| "main".into()),
+        connection_arn: raw.connection_arn,
+        deploy_on_push: raw.deploy_on_push.unwrap_or(true),
+        compute_type: raw
+            .compute_type
+            .unwrap_or_else(|| "BUILD_GENERAL1_SMALL".into()),
+        image: raw
+            .image
+            .unwrap_or_else(|| "aws/codebuild/amazonlinux-x86_64-standard:5.0".into()),
+    })
+}
