@@ -17,6 +17,8 @@ pub struct Output<'a> {
     pub out: &'a mut dyn Write,
     pub err: &'a mut dyn Write,
     pub palette: Palette,
+    /// `-v` count: 1 adds what was loaded and the launch order.
+    pub verbose: u8,
 }
 
 impl Output<'_> {
@@ -124,6 +126,20 @@ pub fn validate(project_dir: &Path, args: &ValidateArgs, output: &mut Output) ->
             let _ = writeln!(output.out, "{text}");
         }
         OutputFormat::Text => {
+            if output.verbose > 0 {
+                let _ = writeln!(
+                    output.err,
+                    "environment `{}`: account {}, region {}, {} model(s)",
+                    environment.name,
+                    environment.account_id,
+                    environment.region,
+                    environment.models.len()
+                );
+                if let Ok(batches) = Graph::new(&stacks).batches() {
+                    let order: Vec<String> = batches.iter().map(|batch| batch.join(", ")).collect();
+                    let _ = writeln!(output.err, "launch order: {}", order.join(" → "));
+                }
+            }
             for diagnostic in &diagnostics {
                 let _ = view::write_diagnostic(output.err, &output.palette, diagnostic);
             }

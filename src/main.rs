@@ -24,6 +24,7 @@ fn main() -> ExitCode {
         out: &mut stdout.lock(),
         err: &mut stderr.lock(),
         palette: Palette::new(color),
+        verbose: cli.global.verbose,
     };
     let project_dir = cli.global.project_dir.as_path();
     let status = match &cli.command {

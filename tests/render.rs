@@ -150,3 +150,16 @@ fn rendered_templates_pass_cfn_lint() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn verbose_validate_prints_the_launch_order() {
+    let result = run(&repo(), &["-v", "validate", "staging"]);
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    assert!(
+        result.stderr.contains(
+            "launch order: storage, registry, monitoring → iam → api, ci, endpoint-plants, endpoint-trees, endpoint-flowers, endpoint-grasses"
+        ),
+        "{}",
+        result.stderr
+    );
+}
