@@ -1,0 +1,394 @@
+"""Fixes to moto's CloudFormation engine where it departs from CloudFormation in ways a deploy tool sees.
+
+Each fix replaces or wraps one moto function (installed once, by `install()`, before the server
+starts); resource events themselves are recorded by the handlers (handlers/base.py):
+
+- Short-form YAML. `!GetAtt [Resource, Attribute]` (the list form) is read as CloudFormation reads
+  it; moto turned it into a server error.
+- Dependents follow a change. moto picks the resources an update modifies by comparing each
+  resource's *template text* (and `Ref`s to changed parameters); CloudFormation compares *resolved*
+  properties. So in moto a resource that refers to a replaced one (an endpoint config naming a model
+  through `!GetAtt`) or to a parameter through `!Sub` keeps the old value. `settle` re-resolves every
+  resource our handlers own after moto's update and updates (or replaces) the ones that changed.
+- A failed resource fails the stack, not the API call. moto lets a resource's error escape from
+  CreateStack/UpdateStack/ExecuteChangeSet/DeleteStack and leaves the stack IN_PROGRESS (or, on
+  delete, forgets it). Here, when a handler reported a *_FAILED event, the stack rolls back and ends
+  in ROLLBACK_COMPLETE / UPDATE_ROLLBACK_COMPLETE (or *_FAILED), or DELETE_FAILED, as on AWS.
+- "No updates are to be performed." UpdateStack with the same template and parameters fails with
+  this ValidationError, as on AWS (moto only checked when parameters were passed, by comparing text);
+  CreateChangeSet with no changes succeeds and the change set is FAILED with AWS's reason (moto made
+  the CreateChangeSet call fail when parameters were passed).
+- Change sets. CreateChangeSet without ChangeSetType means UPDATE, as on AWS (moto took CREATE and
+  started a second stack of the same name); a CREATE change set for an existing stack is refused.
+  A change set also lists resources whose parameters changed, with their physical id and, for our
+  types, whether the change replaces them. After ExecuteChangeSet, moto left the stack's outputs
+  (and exports) as they were before (none, for a stack created by a change set); here they are
+  recomputed.
+
+Template-level errors (a missing parameter, an unknown GetAtt attribute) still fail the API call
+synchronously, which is also what CloudFormation does.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import re
+from typing import Any, Callable
+
+import yaml
+from moto.cloudformation import models as cloudformation_models
+from moto.cloudformation import parsing
+from moto.cloudformation import responses as cloudformation_responses
+from moto.cloudformation.exceptions import ValidationError
+from moto.cloudformation.models import (
+    Change,
+    ChangeSet,
+    CloudFormationBackend,
+    Event,
+    Stack,
+    cloudformation_backends,
+)
+from moto.cloudformation.responses import CloudFormationResponse
+
+from .handlers.base import STACKS_BEING_DELETED, ResourceHandler, reason_of
+
+_installed = False
+
+
+def install() -> None:
+    """Applies every fix; safe to call more than once."""
+    global _installed
+    if _installed:
+        return
+    _wrap(parsing.ResourceMap, "update", _update_resources)
+    _wrap(Stack, "create_resources", _create_resources)
+    _wrap(Stack, "update", _update_stack_resources)
+    _wrap(CloudFormationBackend, "update_stack", _update_stack)
+    _wrap(CloudFormationBackend, "execute_change_set", _execute_change_set)
+    _wrap(CloudFormationBackend, "delete_stack", _delete_stack)
+    _wrap(CloudFormationBackend, "create_change_set", _create_change_set)
+    _wrap(CloudFormationResponse, "create_change_set", _default_change_set_type)
+    _wrap(ChangeSet, "diff", _change_set_diff)
+    for module in (cloudformation_models, cloudformation_responses):
+        module.yaml_tag_constructor = yaml_tag_constructor
+    # The no-change check moves into _update_stack (UpdateStack) and moto's backend (CreateChangeSet).
+    CloudFormationResponse._validate_different_update = lambda self, *arguments: None
+    _installed = True
+
+
+def yaml_tag_constructor(loader: yaml.Loader, tag: str, node: yaml.Node) -> dict[str, Any]:
+    """Short-form intrinsics (`!Ref`, `!GetAtt`, `!Sub` ...) as their long form, like CloudFormation.
+
+    moto's version returns raw YAML nodes for `!GetAtt [Resource, Attribute]` (so the stack fails
+    with a server error) and splits `!GetAtt Resource.Outputs.Name` at every dot.
+    """
+    key = "Ref" if tag == "!Ref" else f"Fn::{tag[1:]}"
+    if isinstance(node, yaml.SequenceNode):
+        value: Any = loader.construct_sequence(node, deep=True)
+    elif isinstance(node, yaml.MappingNode):
+        value = loader.construct_mapping(node, deep=True)
+    elif tag == "!GetAtt":
+        value = node.value.split(".", 1)
+    else:
+        value = node.value
+    return {key: value}
+
+
+def _wrap(owner: type, name: str, replacement: Callable[..., Any]) -> None:
+    original = getattr(owner, name)
+
+    @functools.wraps(original)
+    def wrapper(*arguments: Any, **keywords: Any) -> Any:
+        return replacement(original, *arguments, **keywords)
+
+    setattr(owner, name, wrapper)
+
+
+# --- dependents follow a change --------------------------------------------------------------------
+
+
+def _update_resources(
+    original, resource_map: parsing.ResourceMap, template, parameters=None
+) -> None:
+    original(resource_map, template, parameters)
+    settle(resource_map)
+
+
+def settle(resource_map: parsing.ResourceMap) -> None:
+    """Updates each of our resources whose resolved properties differ from those last applied.
+
+    Repeats until nothing changes: each pass moves a change one step down a chain of references.
+    """
+    resources = resource_map._parsed_resources
+    for _ in range(len(resource_map._resource_json_map) + 1):
+        stale = [
+            logical_id
+            for logical_id, resource in list(resources.items())
+            if isinstance(resource, ResourceHandler)
+            and logical_id in resource_map._resource_json_map
+            and resolved_properties(resource_map, logical_id) != resource.properties
+        ]
+        if not stale:
+            return
+        for logical_id in stale:
+            resources[logical_id] = parsing.parse_and_update_resource(
+                logical_id,
+                resource_map._resource_json_map[logical_id],
+                resource_map,
+                account_id=resource_map._account_id,
+                region_name=resource_map._region_name,
+            )
+    raise RuntimeError("localaws: the stack update did not settle (a reference cycle?)")
+
+
+def resolved_properties(resource_map: parsing.ResourceMap, logical_id: str) -> Any:
+    resource_json = resource_map._resource_json_map[logical_id]
+    return parsing.clean_json(copy.deepcopy(resource_json.get("Properties") or {}), resource_map)
+
+
+# --- a failed resource fails the stack -------------------------------------------------------------
+
+
+def failed_resource(stack: Stack, since: int) -> Event | None:
+    """The resource event a handler recorded for a failure after `since`, if any."""
+    for event in stack.events[since:]:
+        if event.resource_status.endswith("_FAILED") and event.logical_resource_id != stack.name:
+            return event
+    return None
+
+
+def _create_resources(original, stack: Stack) -> None:
+    # moto resolves exported outputs (creating the resources they name) before it records the stack's
+    # CREATE_IN_PROGRESS; put that event first, where CloudFormation has it.
+    stack.events.sort(
+        key=lambda event: (
+            event.logical_resource_id != stack.name or event.resource_status != "CREATE_IN_PROGRESS"
+        )
+    )
+    mark = len(stack.events)
+    try:
+        original(stack)
+    except Exception:
+        failure = failed_resource(stack, mark)
+        if failure is None:
+            raise
+        roll_back_creation(stack, failure)
+
+
+def roll_back_creation(stack: Stack, failure: Event) -> None:
+    stack._add_stack_event(
+        "ROLLBACK_IN_PROGRESS",
+        f"The following resource(s) failed to create: [{failure.logical_resource_id}]. "
+        "Rollback requested by user.",
+    )
+    try:
+        stack.resource_map.delete()
+        stack.status = "ROLLBACK_COMPLETE"
+    except Exception:
+        stack.status = "ROLLBACK_FAILED"
+    stack._add_stack_event(stack.status)
+    remove_exports(stack)
+
+
+def _update_stack_resources(
+    original, stack: Stack, template, role_arn=None, parameters=None, tags=None
+):
+    mark = len(stack.events)
+    previous_template, previous_parameters = stack.template, dict(stack.parameters)
+    try:
+        original(stack, template, role_arn, parameters, tags)
+    except Exception:
+        failure = failed_resource(stack, mark)
+        if failure is None:
+            raise
+        roll_back_update(stack, previous_template, previous_parameters, failure)
+        return
+    refresh_exports(stack)
+
+
+def roll_back_update(
+    stack: Stack, template: Any, parameters: dict[str, Any], failure: Event
+) -> None:
+    stack._add_stack_event(
+        "UPDATE_ROLLBACK_IN_PROGRESS",
+        f"The following resource(s) failed to update: [{failure.logical_resource_id}].",
+    )
+    stack.template = template
+    stack._parse_template()
+    stack.parameters = parameters
+    try:
+        stack.resource_map.update(stack.template_dict, parameters)
+        stack.status = "UPDATE_ROLLBACK_COMPLETE"
+    except Exception:
+        stack.status = "UPDATE_ROLLBACK_FAILED"
+    stack.output_map = stack._create_output_map()
+    stack._add_stack_event(stack.status)
+
+
+def _delete_stack(original, backend: CloudFormationBackend, name_or_stack_id: str) -> None:
+    stacks = [
+        stack
+        for stack in backend.stacks.values()
+        if name_or_stack_id in (stack.stack_id, stack.name)
+    ]
+    marks = {stack.stack_id: len(stack.events) for stack in stacks}
+    STACKS_BEING_DELETED.update({stack.stack_id: stack for stack in stacks})
+    try:
+        original(backend, name_or_stack_id)
+    except Exception as error:
+        failed = [stack for stack in stacks if failed_resource(stack, marks[stack.stack_id])]
+        if not failed:
+            raise
+        for stack in failed:
+            # moto took the stack out of its list before deleting its resources; put it back.
+            backend.stacks[stack.stack_id] = stack
+            backend.deleted_stacks.pop(stack.stack_id, None)
+            stack.status = "DELETE_FAILED"
+            stack._add_stack_event("DELETE_FAILED", reason_of(error))
+    finally:
+        for stack in stacks:
+            STACKS_BEING_DELETED.pop(stack.stack_id, None)
+
+
+# --- no updates are to be performed ----------------------------------------------------------------
+
+
+def _update_stack(
+    original, backend: CloudFormationBackend, name, template, role_arn, parameters, tags
+):
+    stack = backend.get_stack(name)
+    resolved = backend._resolve_update_parameters(instance=stack, incoming_params=parameters)
+    if (
+        stack.has_template(template)
+        and resolved == stack.parameters
+        and (tags is None or tags == stack.tags)
+    ):
+        raise ValidationError(stack.name, message="No updates are to be performed.")
+    return original(backend, name, template, role_arn, parameters, tags)
+
+
+# --- change sets: the default type, and outputs --------------------------------------------------
+
+
+def _default_change_set_type(original, response: CloudFormationResponse):
+    if response._get_param("ChangeSetType") is None:
+        # CloudFormation's default is UPDATE; moto's is CREATE, which starts a second, empty stack of
+        # the same name (its change set then lists every resource as Add).
+        response.params["ChangeSetType"] = "UPDATE"
+    return original(response)
+
+
+def _create_change_set(
+    original, backend: CloudFormationBackend, stack_name, change_set_name, *arguments, **keywords
+):
+    change_set_type = keywords.get("change_set_type", arguments[4] if len(arguments) > 4 else None)
+    if change_set_type == "CREATE" and any(
+        stack.name == stack_name and stack.status != "REVIEW_IN_PROGRESS"
+        for stack in backend.stacks.values()
+    ):
+        raise ValidationError(
+            stack_name,
+            message=f"Stack [{stack_name}] already exists and cannot be created again with the "
+            f"changeSet [{change_set_name}].",
+        )
+    return original(backend, stack_name, change_set_name, *arguments, **keywords)
+
+
+def _execute_change_set(original, backend: CloudFormationBackend, change_set_name, stack_name=None):
+    change_set = backend.describe_change_set(change_set_name)
+    stack = backend.stacks[change_set.stack_id]
+    mark = len(stack.events)
+    previous_template, previous_parameters = stack.template, dict(stack.parameters)
+    try:
+        original(backend, change_set_name, stack_name)
+    except Exception:
+        failure = failed_resource(stack, mark)
+        if failure is None:
+            raise
+        change_set.execution_status = "EXECUTE_FAILED"
+        if change_set.change_set_type == "CREATE":
+            stack.template_dict = change_set.template_dict
+            roll_back_creation(stack, failure)
+        else:
+            roll_back_update(stack, previous_template, previous_parameters, failure)
+        return
+    stack._parse_template()
+    stack.description = stack.template_dict.get("Description")
+    stack.parameters = dict(change_set.parameters or {})
+    stack.output_map = stack._create_output_map()
+    refresh_exports(stack)
+
+
+def _change_set_diff(original, change_set: ChangeSet) -> list[Change]:
+    """moto's changes, plus resources whose parameters changed, with Replacement and physical ids.
+
+    moto lists a resource as Modify only when its template text changed; CloudFormation also when a
+    parameter it uses (through Ref or Fn::Sub) changed. Resources that only refer to a changed
+    resource are not listed (CloudFormation lists them when it knows the referenced value changes).
+    """
+    changes = original(change_set)
+    resource_map = change_set.stack.resource_map
+    old_resources = resource_map._resource_json_map
+    new_resources = (change_set.template_dict or {}).get("Resources") or {}
+    parameters = change_set.parameters or {}
+    changed_parameters = {
+        name
+        for name, value in parameters.items()
+        if resource_map.input_parameters.get(name) != value
+    }
+    listed = {change.logical_resource_id for change in changes}
+    for logical_id, resource_json in new_resources.items():
+        if logical_id in old_resources and logical_id not in listed:
+            if references(resource_json.get("Properties")) & changed_parameters:
+                changes.append(Change("Modify", logical_id, resource_json["Type"]))
+    for change in changes:
+        current = resource_map._parsed_resources.get(change.logical_resource_id)
+        if change.action in ("Modify", "Remove") and hasattr(current, "physical_resource_id"):
+            change.physical_resource_id = current.physical_resource_id
+        if change.action == "Modify" and isinstance(current, ResourceHandler):
+            old = (old_resources[change.logical_resource_id].get("Properties")) or {}
+            new = (new_resources[change.logical_resource_id].get("Properties")) or {}
+            replaced = any(
+                old.get(key) != new.get(key) or references(new.get(key)) & changed_parameters
+                for key in type(current).CREATE_ONLY
+            )
+            change.replacement = "True" if replaced else "False"
+    return changes
+
+
+def references(value: Any) -> set[str]:
+    """Names a template fragment refers to: `Ref` targets and `${Name}` in Fn::Sub strings."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "Ref" and isinstance(item, str):
+                found.add(item)
+            elif key == "Fn::Sub":
+                text = item[0] if isinstance(item, list) else item
+                if isinstance(text, str):
+                    found.update(
+                        name.split(".")[0] for name in re.findall(r"\$\{([^!}][^}]*)\}", text)
+                    )
+                found |= references(item)
+            else:
+                found |= references(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= references(item)
+    return found
+
+
+def refresh_exports(stack: Stack) -> None:
+    remove_exports(stack)
+    backend = cloudformation_backends[stack.account_id][stack.region_name]
+    backend._validate_export_uniqueness(stack)
+    for export in stack.exports:
+        backend.exports[export.name] = export
+
+
+def remove_exports(stack: Stack) -> None:
+    backend = cloudformation_backends[stack.account_id][stack.region_name]
+    for name, export in list(backend.exports.items()):
+        if export.exporting_stack_id == stack.stack_id:
+            del backend.exports[name]
