@@ -1,0 +1,207 @@
+//! The one boundary to AWS: a small trait speaking the tool's own types. `sdk.rs` implements
+//! it with aws-sdk-rust; `fake.rs` is an in-memory CloudFormation that follows the real
+//! service's semantics, for the core's tests. Nothing outside this folder imports SDK types.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+
+/// A deployed stack, as `DescribeStacks` and `GetTemplate` report it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployedStack {
+    pub name: String,
+    pub id: String,
+    pub status: StackStatus,
+    pub status_reason: Option<String>,
+    pub parameters: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
+    pub outputs: BTreeMap<String, String>,
+    pub termination_protection: bool,
+    /// Last creation or update time (RFC 3339): with the id and status, what makes a saved
+    /// plan stale.
+    pub last_updated: Option<String>,
+    pub template_body: String,
+}
+
+impl DeployedStack {
+    /// What a saved plan records to notice that the stack changed since.
+    pub fn fingerprint(&self) -> String {
+        format!(
+            "{}|{}|{}",
+            self.id,
+            self.status.0,
+            self.last_updated.as_deref().unwrap_or("-")
+        )
+    }
+}
+
+/// A CloudFormation stack status (`CREATE_COMPLETE`, `UPDATE_ROLLBACK_FAILED`, …).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct StackStatus(pub String);
+
+impl StackStatus {
+    pub fn new(status: &str) -> Self {
+        StackStatus(status.to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Another operation is running on the stack.
+    pub fn is_in_progress(&self) -> bool {
+        self.0.ends_with("_IN_PROGRESS") && self.0 != "REVIEW_IN_PROGRESS"
+    }
+
+    /// Settled: a new operation may start.
+    pub fn is_complete(&self) -> bool {
+        self.0.ends_with("_COMPLETE") || self.0.ends_with("_FAILED")
+    }
+
+    /// A first create that failed and rolled back: the stack can only be deleted.
+    pub fn needs_recreate(&self) -> bool {
+        self.0 == "ROLLBACK_COMPLETE"
+    }
+
+    /// Created by a CREATE change set that was never executed: the stack holds nothing.
+    pub fn is_review(&self) -> bool {
+        self.0 == "REVIEW_IN_PROGRESS"
+    }
+
+    /// An update whose rollback failed: needs ContinueUpdateRollback before anything else.
+    pub fn needs_continue_rollback(&self) -> bool {
+        self.0 == "UPDATE_ROLLBACK_FAILED"
+    }
+
+    /// The operation that just finished failed (the stack may still be usable).
+    pub fn is_failure(&self) -> bool {
+        self.0.ends_with("_FAILED") || self.0.contains("ROLLBACK")
+    }
+}
+
+/// Where CloudFormation reads a template from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TemplateSource {
+    Body(String),
+    /// An S3 HTTPS URL, for bodies over 51,200 bytes.
+    Url(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChangeSetKind {
+    Create,
+    Update,
+}
+
+/// Everything `CreateChangeSet` needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeSetRequest {
+    pub stack_name: String,
+    pub change_set_name: String,
+    pub kind: ChangeSetKind,
+    pub template: TemplateSource,
+    pub parameters: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
+    pub capabilities: Vec<String>,
+    pub role_arn: Option<String>,
+    pub description: String,
+}
+
+/// A described change set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeSet {
+    pub id: String,
+    pub status: ChangeSetStatus,
+    pub changes: Vec<ResourceChange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeSetStatus {
+    /// Still being computed.
+    Pending,
+    Ready,
+    /// CloudFormation found nothing to change ("didn't contain changes").
+    NoChanges,
+    Failed(String),
+}
+
+/// One resource in a change set: the authoritative action and replacement flag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceChange {
+    pub logical_id: String,
+    pub resource_type: String,
+    /// `Add`, `Modify`, `Remove`, `Import`, `Dynamic`.
+    pub action: String,
+    /// `True`, `False` or `Conditional` when CloudFormation says; `None` when it does not.
+    pub replacement: Option<String>,
+}
+
+/// A stack event, for progress and failure reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StackEvent {
+    pub id: String,
+    pub timestamp: String,
+    pub logical_id: String,
+    pub resource_type: String,
+    pub status: String,
+    pub reason: Option<String>,
+}
+
+/// Failures, typed so the core decides what to do without reading error text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AwsError {
+    #[error("not found")]
+    NotFound,
+    #[error("throttled: {0}")]
+    Throttled(String),
+    #[error("access denied: {0}")]
+    AccessDenied(String),
+    #[error("{0}")]
+    Validation(String),
+    #[error("connection failed: {0}")]
+    Transport(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl AwsError {
+    /// Worth retrying with backoff.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, AwsError::Throttled(_) | AwsError::Transport(_))
+    }
+}
+
+pub type AwsResult<T> = Result<T, AwsError>;
+
+/// The CloudFormation (and S3 upload) operations the tool needs.
+pub trait CloudFormation {
+    /// The stack and its template, or `None` when no stack has that name.
+    fn describe_stack(&self, name: &str) -> impl Future<Output = AwsResult<Option<DeployedStack>>>;
+    fn create_change_set(
+        &self,
+        request: &ChangeSetRequest,
+    ) -> impl Future<Output = AwsResult<String>>;
+    fn describe_change_set(&self, id: &str) -> impl Future<Output = AwsResult<ChangeSet>>;
+    fn execute_change_set(&self, id: &str) -> impl Future<Output = AwsResult<()>>;
+    fn delete_change_set(&self, id: &str) -> impl Future<Output = AwsResult<()>>;
+    /// Change sets still attached to a stack (left over from an interrupted run).
+    fn list_change_sets(&self, stack: &str) -> impl Future<Output = AwsResult<Vec<String>>>;
+    /// Newest first.
+    fn stack_events(&self, stack: &str) -> impl Future<Output = AwsResult<Vec<StackEvent>>>;
+    fn delete_stack(&self, stack: &str) -> impl Future<Output = AwsResult<()>>;
+    fn set_termination_protection(
+        &self,
+        stack: &str,
+        enabled: bool,
+    ) -> impl Future<Output = AwsResult<()>>;
+    fn set_stack_policy(&self, stack: &str, policy: &str) -> impl Future<Output = AwsResult<()>>;
+    /// Uploads a template body to S3; returns its HTTPS URL.
+    fn upload_template(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: &str,
+    ) -> impl Future<Output = AwsResult<String>>;
+}

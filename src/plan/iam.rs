@@ -1,0 +1,158 @@
+//! What a policy change grants that was not granted before: new actions, resources and
+//! principals in `Allow` statements, for IAM roles and policies and resource policies.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Grants present after a change and absent before.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Broadening {
+    pub actions: Vec<String>,
+    pub resources: Vec<String>,
+    pub principals: Vec<String>,
+}
+
+impl Broadening {
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty() && self.resources.is_empty() && self.principals.is_empty()
+    }
+}
+
+/// Resource types whose properties hold policy documents, and where.
+pub fn policy_properties(resource_type: &str) -> &'static [&'static str] {
+    match resource_type {
+        "AWS::IAM::Role" => &["AssumeRolePolicyDocument", "Policies", "ManagedPolicyArns"],
+        "AWS::IAM::Policy" | "AWS::IAM::ManagedPolicy" => &["PolicyDocument"],
+        "AWS::S3::BucketPolicy" | "AWS::SNS::TopicPolicy" => &["PolicyDocument"],
+        "AWS::KMS::Key" => &["KeyPolicy"],
+        _ => &[],
+    }
+}
+
+#[derive(Default)]
+struct Grants {
+    actions: BTreeSet<String>,
+    resources: BTreeSet<String>,
+    principals: BTreeSet<String>,
+}
+
+/// Compares the policy-bearing properties of a resource before and after.
+pub fn broadening(resource_type: &str, before: &Value, after: &Value) -> Broadening {
+    let collect = |properties: &Value| {
+        let mut grants = Grants::default();
+        for key in policy_properties(resource_type) {
+            if let Some(value) = properties.get(key) {
+                if *key == "ManagedPolicyArns" {
+                    for arn in as_list(value) {
+                        grants
+                            .actions
+                            .insert(format!("managed policy {}", text(arn)));
+                    }
+                } else {
+                    collect_statements(value, &mut grants);
+                }
+            }
+        }
+        grants
+    };
+    let (old, new) = (collect(before), collect(after));
+    Broadening {
+        actions: new.actions.difference(&old.actions).cloned().collect(),
+        resources: new.resources.difference(&old.resources).cloned().collect(),
+        principals: new
+            .principals
+            .difference(&old.principals)
+            .cloned()
+            .collect(),
+    }
+}
+
+/// Every `Allow` statement under `value` (a document, or a list of inline policies).
+fn collect_statements(value: &Value, grants: &mut Grants) {
+    match value {
+        Value::Object(map) => {
+            if let Some(statements) = map.get("Statement") {
+                for statement in as_list(statements) {
+                    if statement.get("Effect").and_then(Value::as_str) != Some("Allow") {
+                        continue;
+                    }
+                    for action in statement.get("Action").map(as_list).unwrap_or_default() {
+                        grants.actions.insert(text(action));
+                    }
+                    for resource in statement.get("Resource").map(as_list).unwrap_or_default() {
+                        grants.resources.insert(text(resource));
+                    }
+                    if let Some(principal) = statement.get("Principal") {
+                        collect_principals(principal, grants);
+                    }
+                }
+            } else {
+                for child in map.values() {
+                    collect_statements(child, grants);
+                }
+            }
+        }
+        Value::Array(items) => items
+            .iter()
+            .for_each(|item| collect_statements(item, grants)),
+        _ => {}
+    }
+}
+
+fn collect_principals(principal: &Value, grants: &mut Grants) {
+    match principal {
+        Value::Object(map) => {
+            for (kind, values) in map {
+                for value in as_list(values) {
+                    grants.principals.insert(format!("{kind}: {}", text(value)));
+                }
+            }
+        }
+        other => {
+            grants.principals.insert(text(other));
+        }
+    }
+}
+
+fn as_list(value: &Value) -> Vec<&Value> {
+    match value {
+        Value::Array(items) => items.iter().collect(),
+        other => vec![other],
+    }
+}
+
+/// A string as itself; an intrinsic as its compact JSON.
+fn text(value: &Value) -> String {
+    value
+        .as_str()
+        .map_or_else(|| value.to_string(), str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn finds_new_actions_resources_and_principals() {
+        let before = json!({"Policies": [{"PolicyName": "p", "PolicyDocument": {"Statement": [
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:a"}]}}]});
+        let after = json!({"Policies": [{"PolicyName": "p", "PolicyDocument": {"Statement": [
+            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": ["arn:a", "arn:b"]},
+            {"Effect": "Deny", "Action": "s3:DeleteObject", "Resource": "*"}]}}],
+            "AssumeRolePolicyDocument": {"Statement": [{"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sts:AssumeRole"}]}});
+        let broadening = broadening("AWS::IAM::Role", &before, &after);
+        assert_eq!(broadening.actions, vec!["s3:PutObject", "sts:AssumeRole"]);
+        assert_eq!(broadening.resources, vec!["arn:b"]);
+        assert_eq!(broadening.principals, vec!["Service: events.amazonaws.com"]);
+    }
+
+    #[test]
+    fn narrowing_is_not_broadening() {
+        let before = json!({"PolicyDocument": {"Statement": [{"Effect": "Allow", "Action": ["a", "b"], "Resource": "*"}]}});
+        let after = json!({"PolicyDocument": {"Statement": [{"Effect": "Allow", "Action": "a", "Resource": "*"}]}});
+        assert!(broadening("AWS::IAM::Policy", &before, &after).is_empty());
+    }
+}

@@ -1,0 +1,568 @@
+//! The plan: a value computed from the rendered stacks and what is deployed, saying what
+//! apply will do to each stack and each resource. Computing it touches no network; printing
+//! it is `view`'s job and carrying it out `apply`'s.
+
+pub mod diff;
+pub mod iam;
+pub mod steps;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::aws::{DeployedStack, ResourceChange};
+use crate::config::Environment;
+use crate::graph::Graph;
+use crate::render::RenderedStack;
+use crate::resource_types;
+use crate::template::{Node, Resource, Template};
+
+use diff::{PropertyChange, is_under};
+use iam::Broadening;
+use steps::StepChange;
+
+/// Bumped when the saved-plan document changes shape.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Resource types that hold data or serve traffic: replacing or deleting one loses something.
+pub const DATA_BEARING: [&str; 4] = [
+    "AWS::S3::Bucket",
+    "AWS::KMS::Key",
+    "AWS::SageMaker::ModelPackageGroup",
+    "AWS::SageMaker::Endpoint",
+];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: u32,
+    pub environment: String,
+    pub project: String,
+    pub account_id: String,
+    pub region: String,
+    pub protected: bool,
+    /// In launch order.
+    pub stacks: Vec<StackPlan>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StackAction {
+    Create,
+    Update,
+    NoChange,
+    /// A failed first create (`ROLLBACK_COMPLETE`): delete the empty stack, then create.
+    Recreate,
+    /// Cannot proceed: another operation runs, or a failed rollback needs attention.
+    Blocked,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StackPlan {
+    pub id: String,
+    pub name: String,
+    pub action: StackAction,
+    /// Why the stack is blocked, or what recreate means.
+    pub note: Option<String>,
+    pub deployed_status: Option<String>,
+    /// The deployed stack's identity when planned; apply refuses if it differs.
+    pub fingerprint: Option<String>,
+    pub depends_on: Vec<String>,
+    pub template_body: String,
+    pub parameters: Vec<ParameterPlan>,
+    pub tags: BTreeMap<String, String>,
+    pub tag_changes: Vec<ValueChange>,
+    pub resources: Vec<ResourcePlan>,
+    /// Template sections other than Resources that change (Outputs, Conditions, …).
+    pub other_changes: Vec<String>,
+    pub capabilities: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValueChange {
+    pub name: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParameterPlan {
+    pub name: String,
+    /// `<stack>.<output>` when another stack's output supplies it.
+    pub from_output: Option<String>,
+    /// `None`: known only after the producing stack applies.
+    pub value: Option<String>,
+    pub before: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResourceAction {
+    Add,
+    Modify,
+    Remove,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Replacement {
+    No,
+    Conditional,
+    Yes,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourcePlan {
+    pub logical_id: String,
+    pub resource_type: String,
+    pub action: ResourceAction,
+    pub replacement: Replacement,
+    /// The create-only properties whose change replaces it.
+    pub replaced_by: Vec<String>,
+    /// Replacing or removing a data-bearing resource.
+    pub dangerous: bool,
+    pub changes: Vec<PropertyChange>,
+    /// For pipelines: the definition's changes step by step.
+    pub steps: Vec<StepChange>,
+    /// For IAM and resource policies: what is newly granted.
+    pub broadening: Option<Broadening>,
+}
+
+/// What is deployed, as read through the AWS boundary.
+#[derive(Debug, Clone, Default)]
+pub struct Deployed {
+    /// By stack name; absent stacks are not deployed.
+    pub stacks: BTreeMap<String, DeployedStack>,
+    /// By stack name: the resource list of the change set made while planning.
+    pub change_sets: BTreeMap<String, Vec<ResourceChange>>,
+}
+
+impl Plan {
+    pub fn has_changes(&self) -> bool {
+        self.stacks
+            .iter()
+            .any(|stack| stack.action != StackAction::NoChange)
+    }
+
+    pub fn dangerous(&self) -> impl Iterator<Item = (&StackPlan, &ResourcePlan)> {
+        self.stacks.iter().flat_map(|stack| {
+            stack
+                .resources
+                .iter()
+                .filter(|r| r.dangerous)
+                .map(move |r| (stack, r))
+        })
+    }
+
+    pub fn stack(&self, id: &str) -> Option<&StackPlan> {
+        self.stacks.iter().find(|stack| stack.id == id)
+    }
+}
+
+/// Computes the plan. Stacks come out in launch order (`graph` has been checked acyclic by
+/// `validate`; a cycle leaves declaration order).
+pub fn plan(environment: &Environment, rendered: &[RenderedStack], deployed: &Deployed) -> Plan {
+    let graph = Graph::new(rendered);
+    let order: Vec<&RenderedStack> = match graph.batches() {
+        Ok(batches) => batches
+            .iter()
+            .flatten()
+            .filter_map(|id| rendered.iter().find(|stack| &stack.spec.id == id))
+            .collect(),
+        Err(_) => rendered.iter().collect(),
+    };
+    let mut stacks: Vec<StackPlan> = Vec::new();
+    for stack in order {
+        let index = graph
+            .ids
+            .iter()
+            .position(|id| *id == stack.spec.id)
+            .unwrap_or_default();
+        let depends_on = graph.dependencies[index]
+            .iter()
+            .map(|&d| graph.ids[d].clone())
+            .collect();
+        let planned = plan_stack(environment, stack, deployed, &stacks, depends_on);
+        stacks.push(planned);
+    }
+    Plan {
+        format_version: FORMAT_VERSION,
+        environment: environment.name.clone(),
+        project: environment.project.clone(),
+        account_id: environment.account_id.clone(),
+        region: environment.region.clone(),
+        protected: environment.protected,
+        stacks,
+    }
+}
+
+fn plan_stack(
+    environment: &Environment,
+    stack: &RenderedStack,
+    deployed: &Deployed,
+    planned: &[StackPlan],
+    depends_on: Vec<String>,
+) -> StackPlan {
+    let current = deployed.stacks.get(&stack.spec.name);
+    let tags: BTreeMap<String, String> = environment
+        .tags
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let parameters = plan_parameters(stack, current, deployed, planned);
+    let mut plan = StackPlan {
+        id: stack.spec.id.clone(),
+        name: stack.spec.name.clone(),
+        action: StackAction::NoChange,
+        note: None,
+        deployed_status: current.map(|current| current.status.0.clone()),
+        fingerprint: current.map(DeployedStack::fingerprint),
+        depends_on,
+        template_body: stack.body.clone(),
+        parameters,
+        tags: tags.clone(),
+        tag_changes: Vec::new(),
+        resources: Vec::new(),
+        other_changes: Vec::new(),
+        capabilities: capabilities(&stack.template),
+    };
+
+    let Some(current) = current.filter(|current| !current.status.is_review()) else {
+        plan.action = StackAction::Create;
+        plan.resources = all_added(&stack.template);
+        return plan;
+    };
+    if current.status.needs_recreate() {
+        plan.action = StackAction::Recreate;
+        plan.note = Some("the first create failed (ROLLBACK_COMPLETE): apply deletes the empty stack and creates it again".into());
+        plan.resources = all_added(&stack.template);
+        return plan;
+    }
+    if current.status.is_in_progress() {
+        plan.action = StackAction::Blocked;
+        plan.note = Some(format!(
+            "another operation is running ({}); wait for it to finish",
+            current.status.0
+        ));
+        return plan;
+    }
+    if current.status.needs_continue_rollback() {
+        plan.action = StackAction::Blocked;
+        plan.note = Some("the last update failed to roll back (UPDATE_ROLLBACK_FAILED): fix the resource named in the stack events, then run `aws cloudformation continue-update-rollback`".into());
+        return plan;
+    }
+
+    let before = Template::parse(&current.template_body).unwrap_or_default();
+    plan.resources = diff_resources(&before, &stack.template);
+    plan.other_changes = other_changes(&before, &stack.template);
+    plan.tag_changes = value_changes(&current.tags, &tags);
+    if let Some(change_set) = deployed.change_sets.get(&stack.spec.name) {
+        merge_change_set(&mut plan.resources, change_set);
+    }
+    let parameters_change = plan
+        .parameters
+        .iter()
+        .any(|parameter| parameter.value.is_none() || parameter.value != parameter.before);
+    if !plan.resources.is_empty()
+        || !plan.other_changes.is_empty()
+        || !plan.tag_changes.is_empty()
+        || parameters_change
+    {
+        plan.action = StackAction::Update;
+    }
+    plan
+}
+
+/// Input parameters: known when the producing stack is deployed with that output and does not
+/// change in this plan; otherwise known only after it applies.
+fn plan_parameters(
+    stack: &RenderedStack,
+    current: Option<&DeployedStack>,
+    deployed: &Deployed,
+    planned: &[StackPlan],
+) -> Vec<ParameterPlan> {
+    stack
+        .inputs
+        .iter()
+        .map(|input| {
+            let producer_stable = planned
+                .iter()
+                .find(|other| other.id == input.stack)
+                .is_some_and(|other| other.action == StackAction::NoChange);
+            let value = planned
+                .iter()
+                .find(|other| other.id == input.stack)
+                .and_then(|other| deployed.stacks.get(&other.name))
+                .and_then(|producer| producer.outputs.get(&input.output))
+                .filter(|_| producer_stable)
+                .cloned();
+            ParameterPlan {
+                name: input.parameter.clone(),
+                from_output: Some(format!("{}.{}", input.stack, input.output)),
+                value,
+                before: current
+                    .and_then(|current| current.parameters.get(&input.parameter).cloned()),
+            }
+        })
+        .collect()
+}
+
+fn all_added(template: &Template) -> Vec<ResourcePlan> {
+    template
+        .resources
+        .iter()
+        .map(|(id, resource)| ResourcePlan {
+            logical_id: id.clone(),
+            resource_type: resource.resource_type.clone(),
+            action: ResourceAction::Add,
+            replacement: Replacement::No,
+            replaced_by: Vec::new(),
+            dangerous: false,
+            changes: Vec::new(),
+            steps: Vec::new(),
+            broadening: None,
+        })
+        .collect()
+}
+
+/// Resources added, removed and modified between two templates, with replacement analysis
+/// from the schemas' create-only properties.
+pub fn diff_resources(before: &Template, after: &Template) -> Vec<ResourcePlan> {
+    let mut plans = Vec::new();
+    for (id, old) in &before.resources {
+        match after.resources.get(id) {
+            None => plans.push(ResourcePlan {
+                logical_id: id.clone(),
+                resource_type: old.resource_type.clone(),
+                action: ResourceAction::Remove,
+                replacement: Replacement::No,
+                replaced_by: Vec::new(),
+                dangerous: DATA_BEARING.contains(&old.resource_type.as_str()),
+                changes: Vec::new(),
+                steps: Vec::new(),
+                broadening: None,
+            }),
+            Some(new) => {
+                if let Some(plan) = diff_resource(id, old, new) {
+                    plans.push(plan);
+                }
+            }
+        }
+    }
+    for (id, new) in &after.resources {
+        if !before.resources.contains_key(id) {
+            let mut added = all_added(&Template {
+                resources: [(id.clone(), new.clone())].into_iter().collect(),
+                ..Template::default()
+            });
+            let properties = Node::Map(new.properties.clone()).to_json();
+            let broadening = iam::broadening(&new.resource_type, &Value::Null, &properties);
+            if let Some(plan) = added.first_mut()
+                && !broadening.is_empty()
+            {
+                plan.broadening = Some(broadening);
+            }
+            plans.extend(added);
+        }
+    }
+    plans
+}
+
+fn resource_json(resource: &Resource) -> Value {
+    let mut object = serde_json::Map::new();
+    object.insert(
+        "Properties".into(),
+        Node::Map(resource.properties.clone()).to_json(),
+    );
+    for (key, value) in [
+        (
+            "DependsOn",
+            (!resource.depends_on.is_empty()).then(|| serde_json::json!(resource.depends_on)),
+        ),
+        ("Condition", resource.condition.clone().map(Value::String)),
+        (
+            "DeletionPolicy",
+            resource.deletion_policy.clone().map(Value::String),
+        ),
+        (
+            "UpdateReplacePolicy",
+            resource.update_replace_policy.clone().map(Value::String),
+        ),
+    ] {
+        if let Some(value) = value {
+            object.insert(key.into(), value);
+        }
+    }
+    for (key, value) in &resource.attributes {
+        object.insert(key.clone(), value.to_json());
+    }
+    Value::Object(object)
+}
+
+fn diff_resource(id: &str, old: &Resource, new: &Resource) -> Option<ResourcePlan> {
+    let (before, after) = (resource_json(old), resource_json(new));
+    if before == after && old.resource_type == new.resource_type {
+        return None;
+    }
+    let mut changes = Vec::new();
+    diff::diff("", &before, &after, &mut changes);
+    let mut replaced_by = Vec::new();
+    let mut replacement = Replacement::No;
+    if old.resource_type != new.resource_type {
+        replacement = Replacement::Yes;
+        replaced_by.push("Type".to_string());
+    } else if let Some(schema) = resource_types::lookup(&new.resource_type) {
+        for change in &changes {
+            let Some(path) = change.path.strip_prefix("Properties.") else {
+                continue;
+            };
+            if let Some(property) = schema
+                .create_only
+                .iter()
+                .find(|property| is_under(path, property))
+                && !replaced_by.iter().any(|known| known == property)
+            {
+                replaced_by.push(property.to_string());
+                replacement = Replacement::Yes;
+            }
+        }
+    }
+    let (old_properties, new_properties) = (&before["Properties"], &after["Properties"]);
+    let steps = if new.resource_type == "AWS::SageMaker::Pipeline" {
+        steps::pipeline_changes(old_properties, new_properties).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let broadening = Some(iam::broadening(
+        &new.resource_type,
+        old_properties,
+        new_properties,
+    ))
+    .filter(|b| !b.is_empty());
+    Some(ResourcePlan {
+        logical_id: id.to_string(),
+        resource_type: new.resource_type.clone(),
+        action: ResourceAction::Modify,
+        dangerous: replacement != Replacement::No
+            && DATA_BEARING.contains(&new.resource_type.as_str()),
+        replacement,
+        replaced_by,
+        changes,
+        steps,
+        broadening,
+    })
+}
+
+/// The change set is authoritative on which resources change and whether they are replaced;
+/// the structural diff keeps the details and the replacement it found on its own when the
+/// change set gives none (as the local emulator does).
+fn merge_change_set(resources: &mut Vec<ResourcePlan>, change_set: &[ResourceChange]) {
+    for change in change_set {
+        let replacement = match change.replacement.as_deref() {
+            Some("True") => Replacement::Yes,
+            Some("Conditional") => Replacement::Conditional,
+            _ => Replacement::No,
+        };
+        match resources
+            .iter_mut()
+            .find(|plan| plan.logical_id == change.logical_id)
+        {
+            Some(plan) => {
+                plan.replacement = plan.replacement.max(replacement);
+            }
+            // Changed only through a parameter or a dynamic reference: the template diff does
+            // not show it, the change set does.
+            None if change.action == "Modify" => resources.push(ResourcePlan {
+                logical_id: change.logical_id.clone(),
+                resource_type: change.resource_type.clone(),
+                action: ResourceAction::Modify,
+                replacement,
+                replaced_by: Vec::new(),
+                dangerous: false,
+                changes: Vec::new(),
+                steps: Vec::new(),
+                broadening: None,
+            }),
+            None => {}
+        }
+    }
+    for plan in resources.iter_mut() {
+        let destructive =
+            plan.action == ResourceAction::Remove || plan.replacement != Replacement::No;
+        plan.dangerous = destructive && DATA_BEARING.contains(&plan.resource_type.as_str());
+    }
+}
+
+fn other_changes(before: &Template, after: &Template) -> Vec<String> {
+    let sections = |template: &Template| -> BTreeMap<&'static str, Node> {
+        template
+            .sections()
+            .into_iter()
+            .filter(|(name, _)| *name != "Resources")
+            .collect()
+    };
+    let (old, new) = (sections(before), sections(after));
+    let mut names: Vec<String> = old
+        .keys()
+        .chain(new.keys())
+        .filter(|name| old.get(*name) != new.get(*name))
+        .map(|name| name.to_string())
+        .collect();
+    names.dedup();
+    names
+}
+
+fn value_changes(
+    before: &BTreeMap<String, String>,
+    after: &BTreeMap<String, String>,
+) -> Vec<ValueChange> {
+    let mut changes = Vec::new();
+    for (name, value) in before {
+        if after.get(name) != Some(value) {
+            changes.push(ValueChange {
+                name: name.clone(),
+                before: Some(value.clone()),
+                after: after.get(name).cloned(),
+            });
+        }
+    }
+    for (name, value) in after {
+        if !before.contains_key(name) {
+            changes.push(ValueChange {
+                name: name.clone(),
+                before: None,
+                after: Some(value.clone()),
+            });
+        }
+    }
+    changes
+}
+
+/// IAM capabilities only where the template needs them: named IAM resources need
+/// CAPABILITY_NAMED_IAM, unnamed ones CAPABILITY_IAM.
+fn capabilities(template: &Template) -> Vec<String> {
+    const NAMES: [&str; 5] = [
+        "RoleName",
+        "PolicyName",
+        "ManagedPolicyName",
+        "UserName",
+        "GroupName",
+    ];
+    let iam: Vec<&Resource> = template
+        .resources
+        .values()
+        .filter(|resource| resource.resource_type.starts_with("AWS::IAM::"))
+        .collect();
+    if iam.is_empty() {
+        Vec::new()
+    } else if iam.iter().any(|resource| {
+        resource.resource_type != "AWS::IAM::Policy"
+            && NAMES
+                .iter()
+                .any(|name| resource.properties.contains_key(*name))
+    }) {
+        vec!["CAPABILITY_NAMED_IAM".into()]
+    } else {
+        vec!["CAPABILITY_IAM".into()]
+    }
+}
