@@ -1,12 +1,14 @@
 //! mlops-infra: environment files → rendered, validated CloudFormation for an MLOps platform
 //! on AWS SageMaker. `docs/ARCHITECTURE.md` walks the data flow through these modules.
 
+pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;
 pub mod graph;
 pub mod pipeline;
+pub mod plan;
 pub mod render;
 pub mod resource_types;
 pub mod stacks;
