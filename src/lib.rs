@@ -9,6 +9,7 @@ pub mod error;
 pub mod graph;
 pub mod pipeline;
 pub mod plan;
+pub mod plan_view;
 pub mod render;
 pub mod resource_types;
 pub mod stacks;

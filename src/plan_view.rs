@@ -1,0 +1,367 @@
+//! A `Plan` as people and CI read it: coloured text for a terminal, Markdown for a pull-request
+//! comment, JSON (the plan document itself, see docs/plan-format.md) for machines.
+
+use std::fmt::Write;
+
+use anstyle::{AnsiColor, Style};
+
+use crate::plan::{Plan, Replacement, ResourceAction, ResourcePlan, StackAction, StackPlan};
+
+/// Longest value shown inline; longer ones are cut with a note of their length.
+const MAX_VALUE: usize = 120;
+
+#[derive(Debug, Clone, Copy)]
+struct Colors {
+    add: Style,
+    change: Style,
+    remove: Style,
+    danger: Style,
+    dim: Style,
+    strong: Style,
+}
+
+impl Colors {
+    fn new(color: bool) -> Self {
+        if !color {
+            let plain = Style::new();
+            return Colors {
+                add: plain,
+                change: plain,
+                remove: plain,
+                danger: plain,
+                dim: plain,
+                strong: plain,
+            };
+        }
+        Colors {
+            add: AnsiColor::Green.on_default(),
+            change: AnsiColor::Yellow.on_default(),
+            remove: AnsiColor::Red.on_default(),
+            danger: AnsiColor::Red.on_default().bold(),
+            dim: Style::new().dimmed(),
+            strong: Style::new().bold(),
+        }
+    }
+}
+
+/// Counts for the summary line.
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub unchanged: usize,
+    pub blocked: usize,
+    pub dangerous: usize,
+}
+
+pub fn summary(plan: &Plan) -> Summary {
+    let count = |action: StackAction| {
+        plan.stacks
+            .iter()
+            .filter(|stack| stack.action == action)
+            .count()
+    };
+    Summary {
+        create: count(StackAction::Create) + count(StackAction::Recreate),
+        update: count(StackAction::Update),
+        unchanged: count(StackAction::NoChange),
+        blocked: count(StackAction::Blocked),
+        dangerous: plan.dangerous().count(),
+    }
+}
+
+pub fn summary_line(plan: &Plan) -> String {
+    let summary = summary(plan);
+    let mut line = format!(
+        "{} to create, {} to update, {} unchanged",
+        summary.create, summary.update, summary.unchanged
+    );
+    if summary.blocked > 0 {
+        let _ = write!(line, ", {} blocked", summary.blocked);
+    }
+    if summary.dangerous > 0 {
+        let _ = write!(line, "; {} dangerous change(s)", summary.dangerous);
+    }
+    line
+}
+
+fn stack_marker(action: StackAction) -> (&'static str, &'static str) {
+    match action {
+        StackAction::Create => ("+", "create"),
+        StackAction::Recreate => ("-/+", "delete and create again"),
+        StackAction::Update => ("~", "update"),
+        StackAction::NoChange => ("=", "no changes"),
+        StackAction::Blocked => ("!", "blocked"),
+    }
+}
+
+fn resource_marker(resource: &ResourcePlan) -> &'static str {
+    match (resource.action, resource.replacement) {
+        (ResourceAction::Add, _) => "+",
+        (ResourceAction::Remove, _) => "-",
+        (ResourceAction::Modify, Replacement::Yes) => "-/+",
+        (ResourceAction::Modify, Replacement::Conditional) => "~?",
+        (ResourceAction::Modify, Replacement::No) => "~",
+    }
+}
+
+fn short(value: &Option<serde_json::Value>) -> String {
+    match value {
+        None => "(none)".into(),
+        Some(serde_json::Value::String(text)) => cut(&format!("{text:?}")),
+        Some(other) => cut(&other.to_string()),
+    }
+}
+
+fn cut(text: &str) -> String {
+    if text.chars().count() <= MAX_VALUE {
+        text.to_string()
+    } else {
+        let head: String = text.chars().take(MAX_VALUE).collect();
+        format!("{head}… ({} characters)", text.chars().count())
+    }
+}
+
+/// The terminal view. With `color` off it is plain text, fit for logs and snapshots.
+pub fn text(plan: &Plan, color: bool) -> String {
+    let colors = Colors::new(color);
+    let mut out = String::new();
+    let strong = colors.strong;
+    let _ = writeln!(
+        out,
+        "{strong}Plan for `{}`{strong:#} (account {}, region {}{})\n",
+        plan.environment,
+        plan.account_id,
+        plan.region,
+        if plan.protected { ", protected" } else { "" }
+    );
+    for stack in &plan.stacks {
+        write_stack(&mut out, stack, &colors);
+    }
+    let _ = writeln!(out, "\n{}", summary_line(plan));
+    out
+}
+
+fn write_stack(out: &mut String, stack: &StackPlan, colors: &Colors) {
+    let (marker, label) = stack_marker(stack.action);
+    let style = match stack.action {
+        StackAction::Create => colors.add,
+        StackAction::Update => colors.change,
+        StackAction::Recreate | StackAction::Blocked => colors.remove,
+        StackAction::NoChange => colors.dim,
+    };
+    let _ = writeln!(out, "{style}{marker} {}{style:#} ({label})", stack.name);
+    if let Some(note) = &stack.note {
+        let _ = writeln!(out, "    {note}");
+    }
+    if stack.action == StackAction::NoChange || stack.action == StackAction::Blocked {
+        return;
+    }
+    for parameter in &stack.parameters {
+        let after = parameter
+            .value
+            .clone()
+            .unwrap_or_else(|| "(known after apply)".into());
+        if parameter.value.is_some() && parameter.value == parameter.before {
+            continue;
+        }
+        let source = parameter
+            .from_output
+            .as_deref()
+            .map(|source| format!(" ← {source}"))
+            .unwrap_or_default();
+        match &parameter.before {
+            Some(before) => {
+                let _ = writeln!(
+                    out,
+                    "    parameter {}: {} → {after}{source}",
+                    parameter.name,
+                    cut(before)
+                );
+            }
+            None => {
+                let _ = writeln!(out, "    parameter {}: {after}{source}", parameter.name);
+            }
+        }
+    }
+    for change in &stack.tag_changes {
+        let _ = writeln!(
+            out,
+            "    tag {}: {} → {}",
+            change.name,
+            change.before.as_deref().unwrap_or("(none)"),
+            change.after.as_deref().unwrap_or("(none)")
+        );
+    }
+    if !stack.other_changes.is_empty() {
+        let _ = writeln!(
+            out,
+            "    template sections changed: {}",
+            stack.other_changes.join(", ")
+        );
+    }
+    for resource in &stack.resources {
+        write_resource(out, stack, resource, colors);
+    }
+}
+
+fn write_resource(out: &mut String, stack: &StackPlan, resource: &ResourcePlan, colors: &Colors) {
+    let marker = resource_marker(resource);
+    let style = match resource.action {
+        ResourceAction::Add => colors.add,
+        ResourceAction::Remove => colors.remove,
+        ResourceAction::Modify if resource.replacement == Replacement::Yes => colors.remove,
+        ResourceAction::Modify => colors.change,
+    };
+    let mut line = format!(
+        "    {style}{marker} {}{style:#}  {}",
+        resource.logical_id, resource.resource_type
+    );
+    if resource.replacement == Replacement::Yes {
+        let reason = if resource.replaced_by.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", resource.replaced_by.join(", "))
+        };
+        let _ = write!(line, "  replaces{reason}");
+    } else if resource.replacement == Replacement::Conditional {
+        line.push_str("  may replace");
+    }
+    if resource.dangerous {
+        let danger = colors.danger;
+        let _ = write!(line, "  {danger}DANGEROUS{danger:#}");
+    }
+    let _ = writeln!(out, "{line}");
+    if resource.dangerous {
+        let what = if resource.action == ResourceAction::Remove {
+            "deletes"
+        } else {
+            "replaces"
+        };
+        let _ = writeln!(
+            out,
+            "        {what} a data-bearing resource; apply refuses unless `--allow-replace {}`",
+            resource.logical_id
+        );
+    }
+    if stack.action == StackAction::Create || stack.action == StackAction::Recreate {
+        return;
+    }
+    if resource.steps.is_empty() {
+        for change in &resource.changes {
+            let _ = writeln!(
+                out,
+                "        {}: {} → {}",
+                change.path,
+                short(&change.before),
+                short(&change.after)
+            );
+        }
+    } else {
+        for change in &resource.changes {
+            if change.path != "Properties.PipelineDefinition.PipelineDefinitionBody" {
+                let _ = writeln!(
+                    out,
+                    "        {}: {} → {}",
+                    change.path,
+                    short(&change.before),
+                    short(&change.after)
+                );
+            }
+        }
+        for step in &resource.steps {
+            let _ = writeln!(out, "        step {} ({})", step.name, step.action);
+            for change in &step.changes {
+                let _ = writeln!(
+                    out,
+                    "            {}: {} → {}",
+                    change.path,
+                    short(&change.before),
+                    short(&change.after)
+                );
+            }
+        }
+    }
+    if let Some(broadening) = &resource.broadening {
+        let danger = colors.danger;
+        for (kind, items) in [
+            ("actions", &broadening.actions),
+            ("resources", &broadening.resources),
+            ("principals", &broadening.principals),
+        ] {
+            if !items.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "        {danger}grants new {kind}{danger:#}: {}",
+                    items.join(", ")
+                );
+            }
+        }
+    }
+}
+
+/// The Markdown view, for a pull-request comment.
+pub fn markdown(plan: &Plan) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "### mlops-infra plan: `{}`\n", plan.environment);
+    let _ = writeln!(out, "**{}**\n", summary_line(plan));
+    let _ = writeln!(out, "| stack | action | resources changed | dangerous |");
+    let _ = writeln!(out, "|---|---|---|---|");
+    for stack in &plan.stacks {
+        let (_, label) = stack_marker(stack.action);
+        let dangerous = stack
+            .resources
+            .iter()
+            .filter(|r| r.dangerous)
+            .map(|r| format!("`{}`", r.logical_id))
+            .collect::<Vec<_>>();
+        let _ = writeln!(
+            out,
+            "| `{}` | {label} | {} | {} |",
+            stack.name,
+            if stack.action == StackAction::NoChange {
+                0
+            } else {
+                stack.resources.len()
+            },
+            if dangerous.is_empty() {
+                "".to_string()
+            } else {
+                format!(":warning: {}", dangerous.join(", "))
+            }
+        );
+    }
+    let changed: Vec<&StackPlan> = plan
+        .stacks
+        .iter()
+        .filter(|stack| stack.action != StackAction::NoChange)
+        .collect();
+    if !changed.is_empty() {
+        let _ = writeln!(out, "\n<details><summary>Details</summary>\n\n```diff");
+        for stack in changed {
+            let mut text = String::new();
+            write_stack(&mut text, stack, &Colors::new(false));
+            for line in text.lines() {
+                let trimmed = line.trim_start();
+                let prefix = if trimmed.starts_with('+') {
+                    "+"
+                } else if trimmed.starts_with('-') || trimmed.starts_with('!') {
+                    "-"
+                } else if trimmed.starts_with('~') {
+                    "!"
+                } else {
+                    " "
+                };
+                let _ = writeln!(out, "{prefix} {line}");
+            }
+        }
+        let _ = writeln!(out, "```\n\n</details>");
+    }
+    out
+}
+
+/// The JSON view: the plan document, pretty-printed.
+pub fn json(plan: &Plan) -> String {
+    let mut text = serde_json::to_string_pretty(plan).unwrap_or_default();
+    text.push('\n');
+    text
+}
