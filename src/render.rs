@@ -167,6 +167,25 @@ fn render_stack(
         .map(|spec| (spec.id.as_str(), spec.name.as_str()))
         .collect();
     context.insert("stack_names", &names);
+    if spec.pipeline_definition
+        && let Some(model) = spec
+            .model
+            .as_deref()
+            .and_then(|model| environment.model(model))
+    {
+        let definition =
+            crate::pipeline::generate::generate(&crate::pipeline::config::spec(environment, model));
+        let json = definition
+            .to_json_string()
+            .map_err(|error| Error::Template {
+                report: format!(
+                    "cannot write the pipeline definition of model `{}`: {error}",
+                    model.name
+                ),
+                hint: None,
+            })?;
+        context.insert("pipeline_definition", &json);
+    }
     let text = tera.render(&name, &context).map_err(template_error)?;
 
     let template = parse_rendered(&name, &text)?;

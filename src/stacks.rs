@@ -23,7 +23,13 @@ fn has_stack(environment: &Environment, id: &str) -> bool {
 }
 
 /// Stacks each model has, named `<id>-<model>`.
-const PER_MODEL: &[(&str, &str)] = &[("endpoint", "endpoint.yaml.tera")];
+const PER_MODEL: &[(&str, &str)] = &[
+    ("pipeline", "pipeline.yaml.tera"),
+    ("endpoint", "endpoint.yaml.tera"),
+];
+
+/// The per-model stack whose template receives the generated pipeline definition.
+const PIPELINE_STACK: &str = "pipeline";
 
 /// One stack of an environment, before rendering.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -36,6 +42,8 @@ pub struct StackSpec {
     pub template: String,
     /// The model a per-model stack is for.
     pub model: Option<String>,
+    /// Its template gets `pipeline_definition`, the model's generated pipeline (JSON).
+    pub pipeline_definition: bool,
 }
 
 pub fn stacks(environment: &Environment) -> Vec<StackSpec> {
@@ -48,6 +56,7 @@ pub fn stacks(environment: &Environment) -> Vec<StackSpec> {
             name: format!("{prefix}-{id}"),
             template: template.to_string(),
             model: None,
+            pipeline_definition: false,
         });
     let prefix = &prefix;
     let per_model = PER_MODEL.iter().flat_map(|(id, template)| {
@@ -56,6 +65,7 @@ pub fn stacks(environment: &Environment) -> Vec<StackSpec> {
             name: format!("{prefix}-{id}-{}", model.name),
             template: template.to_string(),
             model: Some(model.name.clone()),
+            pipeline_definition: *id == PIPELINE_STACK,
         })
     });
     shared.chain(per_model).collect()

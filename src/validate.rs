@@ -262,6 +262,9 @@ fn check_template(template: &Template, report: &mut Reporter) {
                 template.conditions.keys().map(String::as_str),
             );
         }
+        if type_name == "AWS::SageMaker::Pipeline" {
+            check_pipeline_definition(resource, &location, report);
+        }
         for (key, value) in &resource.properties {
             check_references(
                 value,
@@ -309,6 +312,46 @@ fn check_template(template: &Template, report: &mut Reporter) {
             "",
             true,
         );
+    }
+}
+
+/// An inline pipeline definition must parse and pass the pipeline checks (every `Get`
+/// resolves, no step cycle).
+fn check_pipeline_definition(
+    resource: &crate::template::Resource,
+    location: &str,
+    report: &mut Reporter,
+) {
+    const PATH: &str = "Properties.PipelineDefinition.PipelineDefinitionBody";
+    let Some(body) = resource
+        .properties
+        .get("PipelineDefinition")
+        .and_then(|definition| definition.get("PipelineDefinitionBody"))
+        .and_then(Node::as_str)
+    else {
+        return;
+    };
+    match crate::pipeline::PipelineDefinition::from_json_str(body) {
+        Err(error) => report.error(
+            location,
+            PATH,
+            format!("the pipeline definition does not parse: {error}"),
+            None,
+        ),
+        Ok(definition) => {
+            for problem in crate::pipeline::check::check(&definition) {
+                let step = problem
+                    .step
+                    .map(|step| format!("step `{step}`, "))
+                    .unwrap_or_default();
+                report.error(
+                    location,
+                    &format!("{PATH} › {}", problem.path),
+                    format!("{step}{}", problem.message),
+                    problem.hint,
+                );
+            }
+        }
     }
 }
 

@@ -209,7 +209,7 @@ fn adding_a_child_model_adds_exactly_its_stacks_and_resources() {
         )
         .replacen(
             "models:\n",
-            "models:\n  - name: shrubs\n    parent: plants\n    subgroup: shrubs\n",
+            "models:\n  - name: shrubs\n    parent: plants\n    subgroup: shrubs\n    num_classes: 12\n",
             1,
         );
     std::fs::write(&path, text).expect("write");
@@ -222,7 +222,7 @@ fn adding_a_child_model_adds_exactly_its_stacks_and_resources() {
             .collect::<BTreeSet<_>>()
     };
     let added_stacks: Vec<_> = ids(&after).difference(&ids(&before)).cloned().collect();
-    assert_eq!(added_stacks, vec!["endpoint-shrubs"]);
+    assert_eq!(added_stacks, vec!["endpoint-shrubs", "pipeline-shrubs"]);
     assert!(ids(&before).is_subset(&ids(&after)));
 
     let resources = |stacks: &[RenderedStack]| {
@@ -255,11 +255,19 @@ fn adding_a_child_model_adds_exactly_its_stacks_and_resources() {
         .iter()
         .find(|stack| stack.spec.id == "endpoint-shrubs")
         .expect("new stack");
-    let mut expected: BTreeSet<String> = endpoint
-        .template
-        .resources
-        .keys()
-        .map(|id| format!("endpoint-shrubs/{id}"))
+    let pipeline = after
+        .iter()
+        .find(|stack| stack.spec.id == "pipeline-shrubs")
+        .expect("new stack");
+    let mut expected: BTreeSet<String> = [endpoint, pipeline]
+        .iter()
+        .flat_map(|stack| {
+            stack
+                .template
+                .resources
+                .keys()
+                .map(move |id| format!("{}/{id}", stack.spec.id))
+        })
         .collect();
     expected.extend(
         [
@@ -274,4 +282,41 @@ fn adding_a_child_model_adds_exactly_its_stacks_and_resources() {
     expected.insert(deployment(&after));
     assert_eq!(added, expected);
     assert_eq!(removed, BTreeSet::from([deployment(&before)]));
+}
+
+#[test]
+fn every_rendered_pipeline_resolves_and_runs_the_steps_in_order() {
+    use mlops_infra::pipeline::{PipelineDefinition, check::check, steps_by_name};
+    let mut pipelines = 0;
+    each_resource(|stack, id, resource| {
+        if resource.resource_type != "AWS::SageMaker::Pipeline" {
+            return;
+        }
+        pipelines += 1;
+        let body = resource
+            .properties
+            .get("PipelineDefinition")
+            .and_then(|definition| definition.get("PipelineDefinitionBody"))
+            .and_then(Node::as_str)
+            .unwrap_or_else(|| panic!("{stack} {id} has no inline definition"));
+        let definition = PipelineDefinition::from_json_str(body).expect("parses");
+        assert_eq!(check(&definition), vec![], "{stack} {id}");
+        let names: Vec<String> = steps_by_name(&definition).keys().cloned().collect();
+        for step in [
+            "DataQuality",
+            "Preprocess",
+            "Tune",
+            "Train",
+            "Evaluate",
+            "CheckAccuracy",
+            "Register",
+            "AccuracyBelowThreshold",
+        ] {
+            assert!(
+                names.iter().any(|name| name == step),
+                "{stack}: no step {step} in {names:?}"
+            );
+        }
+    });
+    assert_eq!(pipelines, 2 + 4 + 4);
 }

@@ -33,12 +33,20 @@ pub struct Environment {
     pub storage: Storage,
     pub iam: Iam,
     pub models: Vec<Model>,
+    pub images: Images,
     pub endpoint: Endpoint,
     pub monitoring: Monitoring,
     pub pipeline: Pipeline,
     pub api: Api,
     /// The CodeBuild projects; an environment without a `ci` section has none.
     pub ci: Option<Ci>,
+}
+
+/// Container images of the pipeline's jobs.
+#[derive(Debug, Clone, Serialize)]
+pub struct Images {
+    pub processing: String,
+    pub training: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -71,6 +79,7 @@ pub struct Model {
     pub endpoint_instance_type: String,
     /// The evaluation accuracy a trained model needs to be registered.
     pub accuracy_threshold: f64,
+    pub num_classes: u32,
 }
 
 impl Environment {
@@ -283,6 +292,23 @@ pub(super) fn validate(name: &str, raw: RawEnvironment) -> Result<Environment, V
     let api = platform::validate_api(raw.api.unwrap_or_default(), &mut problems);
     let ci = platform::validate_ci(raw.ci, &mut problems);
 
+    let images = Images {
+        processing: image(
+            "sagemaker.processing_image_uri",
+            sagemaker.processing_image_uri.clone(),
+            &region,
+            crate::pipeline::images::sklearn_processing_image,
+            &mut problems,
+        ),
+        training: image(
+            "sagemaker.training_image_uri",
+            sagemaker.training_image_uri.clone(),
+            &region,
+            crate::pipeline::images::image_classification_image,
+            &mut problems,
+        ),
+    };
+
     let models = validate_models(
         &prefix,
         raw.models.unwrap_or_default(),
@@ -302,6 +328,7 @@ pub(super) fn validate(name: &str, raw: RawEnvironment) -> Result<Environment, V
             storage,
             iam,
             models,
+            images,
             endpoint,
             monitoring,
             pipeline,
@@ -311,6 +338,29 @@ pub(super) fn validate(name: &str, raw: RawEnvironment) -> Result<Environment, V
     } else {
         Err(problems)
     }
+}
+
+/// The configured image, or the region's default; a region without one needs it configured.
+fn image(
+    key: &str,
+    configured: Option<String>,
+    region: &str,
+    default: fn(&str) -> Result<String, crate::pipeline::images::UnknownRegion>,
+    problems: &mut Vec<Problem>,
+) -> String {
+    if let Some(uri) = configured {
+        return uri;
+    }
+    if region.is_empty() {
+        return String::new();
+    }
+    default(region).unwrap_or_else(|error| {
+        problems.push(
+            Problem::new("region", format!("{error}"))
+                .hint(format!("{}; or set `{key}`", error.hint())),
+        );
+        String::new()
+    })
 }
 
 struct InstanceDefaults {
@@ -386,6 +436,23 @@ fn validate_models(
             raw.endpoint_instance_type,
             &defaults.endpoint,
         );
+        let num_classes = match (raw.num_classes, &raw.parent, &raw.routes) {
+            (Some(classes), _, _) => classes,
+            (None, None, Some(routes)) if !routes.is_empty() => routes.len() as u32,
+            _ => {
+                problems.push(
+                    Problem::new(&path, format!("model `{name}` needs `num_classes`"))
+                        .hint("how many classes (species) it tells apart; parents default to their number of routes"),
+                );
+                0
+            }
+        };
+        if raw.num_classes.is_some_and(|classes| classes < 2) {
+            problems.push(Problem::new(
+                format!("{path}.num_classes"),
+                "a classifier needs at least 2 classes",
+            ));
+        }
         let accuracy_threshold = raw.accuracy_threshold.unwrap_or(accuracy_threshold);
         if !(0.0..=1.0).contains(&accuracy_threshold) {
             problems.push(Problem::new(
@@ -425,6 +492,7 @@ fn validate_models(
             training_instance_type,
             endpoint_instance_type,
             accuracy_threshold,
+            num_classes,
             name,
         });
     }

@@ -14,7 +14,7 @@ mod raw;
 
 use std::path::{Path, PathBuf};
 
-pub use environment::{Environment, Iam, Model, Storage};
+pub use environment::{Environment, Iam, Images, Model, Storage};
 pub use names::check_bucket_name;
 pub use platform::{Api, Autoscaling, Ci, Endpoint, Monitoring, Pipeline, Range, Split, Tuning};
 

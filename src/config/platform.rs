@@ -42,6 +42,8 @@ pub struct Pipeline {
     pub allowed_formats: Vec<String>,
     pub split: Split,
     pub tuning: Tuning,
+    pub num_training_samples: u32,
+    pub metric_path: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -275,7 +277,19 @@ pub(super) fn validate_pipeline(raw: RawPipeline, problems: &mut Vec<Problem>) -
         );
     }
     let tuning = validate_tuning(raw.tuning.unwrap_or_default(), problems);
+    let num_training_samples = raw.num_training_samples.unwrap_or(10_000);
+    if num_training_samples == 0 {
+        problems.push(Problem::new(
+            "pipeline.num_training_samples",
+            "must be at least 1",
+        ));
+    }
+    let metric_path = raw
+        .metric_path
+        .unwrap_or_else(|| "multiclass_classification_metrics.accuracy.value".into());
     Pipeline {
+        num_training_samples,
+        metric_path,
         schedule: raw.schedule,
         retrain_on_new_data: raw.retrain_on_new_data.unwrap_or(false),
         raw_prefix,

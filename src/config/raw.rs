@@ -68,6 +68,12 @@ pub struct RawPipeline {
     pub split: Option<RawSplit>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tuning: Option<RawTuning>,
+    /// Training examples per epoch the algorithm plans its learning-rate schedule for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub num_training_samples: Option<u32>,
+    /// Path of the accuracy in the evaluation report, read by the registration condition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metric_path: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize, Serialize)]
@@ -212,6 +218,12 @@ pub struct RawSageMaker {
     pub training_instance_type: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint_instance_type: Option<String>,
+    /// Processing image; defaults to SageMaker's scikit-learn image for the region.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub processing_image_uri: Option<String>,
+    /// Training image; defaults to the built-in image-classification algorithm for the region.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub training_image_uri: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize, Serialize)]
@@ -239,4 +251,7 @@ pub struct RawModel {
     /// Overrides `pipeline.accuracy_threshold` for this model.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accuracy_threshold: Option<f64>,
+    /// Number of classes the model tells apart; a parent defaults to its number of routes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub num_classes: Option<u32>,
 }

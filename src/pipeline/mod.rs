@@ -8,6 +8,7 @@
 pub mod arguments;
 pub mod check;
 pub mod condition;
+pub mod config;
 pub mod expression;
 pub mod generate;
 pub mod images;
