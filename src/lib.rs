@@ -1,6 +1,7 @@
 //! mlops-infra: environment files → rendered, validated CloudFormation for an MLOps platform
 //! on AWS SageMaker. `docs/ARCHITECTURE.md` walks the data flow through these modules.
 
+pub mod apply;
 pub mod aws;
 pub mod cli;
 pub mod commands;
@@ -13,6 +14,7 @@ pub mod plan_view;
 pub mod render;
 pub mod resource_types;
 pub mod stacks;
+pub mod state;
 pub mod template;
 pub mod validate;
 pub mod view;

@@ -83,6 +83,8 @@ pub fn write_diagnostic(
 #[derive(Debug, Serialize)]
 pub struct ValidationReport<'a> {
     pub environment: &'a str,
+    pub account_id: &'a str,
+    pub region: &'a str,
     pub valid: bool,
     pub stacks: Vec<StackSummary>,
     pub diagnostics: &'a [Diagnostic],

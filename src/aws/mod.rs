@@ -2,6 +2,9 @@
 //! it with aws-sdk-rust; `fake.rs` is an in-memory CloudFormation that follows the real
 //! service's semantics, for the core's tests. Nothing outside this folder imports SDK types.
 
+pub mod fake;
+pub mod sdk;
+
 use std::collections::BTreeMap;
 use std::future::Future;
 
@@ -197,6 +200,11 @@ pub trait CloudFormation {
         enabled: bool,
     ) -> impl Future<Output = AwsResult<()>>;
     fn set_stack_policy(&self, stack: &str, policy: &str) -> impl Future<Output = AwsResult<()>>;
+    /// The account the credentials belong to (STS GetCallerIdentity), for the account guard;
+    /// `None` when it cannot be known.
+    fn caller_account(&self) -> impl Future<Output = AwsResult<Option<String>>> {
+        async { Ok(None) }
+    }
     /// Uploads a template body to S3; returns its HTTPS URL.
     fn upload_template(
         &self,
@@ -204,4 +212,35 @@ pub trait CloudFormation {
         key: &str,
         body: &str,
     ) -> impl Future<Output = AwsResult<String>>;
+}
+
+/// The HTTPS URL CloudFormation reads an uploaded template from: virtual-hosted style,
+/// `https://<bucket>.s3.<region>.amazonaws.com/<key>`, the key percent-encoded except `/`.
+pub fn template_url(bucket: &str, region: &str, key: &str) -> String {
+    let domain = if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
+    let mut path = String::with_capacity(key.len());
+    for byte in key.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
+            path.push(char::from(byte));
+        } else {
+            path.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    format!("https://{bucket}.s3.{region}.{domain}/{path}")
+}
+
+/// Why a computed change set cannot run, by its execution status.
+pub(crate) fn not_executable(execution: &str) -> String {
+    match execution {
+        "OBSOLETE" => "the change set is obsolete: the stack changed after it was created".into(),
+        "EXECUTE_COMPLETE" | "EXECUTE_IN_PROGRESS" => {
+            "the change set has already been executed".into()
+        }
+        "EXECUTE_FAILED" => "the change set's execution failed".into(),
+        other => format!("the change set cannot be executed ({other})"),
+    }
 }

@@ -135,6 +135,9 @@ pub struct Deployed {
     pub stacks: BTreeMap<String, DeployedStack>,
     /// By stack name: the resource list of the change set made while planning.
     pub change_sets: BTreeMap<String, Vec<ResourceChange>>,
+    /// Stacks whose change set CloudFormation found empty ("didn't contain changes"): they
+    /// are unchanged whatever the structural diff saw.
+    pub unchanged: std::collections::BTreeSet<String>,
 }
 
 impl Plan {
@@ -182,7 +185,7 @@ pub fn plan(environment: &Environment, rendered: &[RenderedStack], deployed: &De
             .iter()
             .map(|&d| graph.ids[d].clone())
             .collect();
-        let planned = plan_stack(environment, stack, deployed, &stacks, depends_on);
+        let planned = plan_stack(environment, stack, deployed, &stacks, rendered, depends_on);
         stacks.push(planned);
     }
     Plan {
@@ -201,6 +204,7 @@ fn plan_stack(
     stack: &RenderedStack,
     deployed: &Deployed,
     planned: &[StackPlan],
+    rendered: &[RenderedStack],
     depends_on: Vec<String>,
 ) -> StackPlan {
     let current = deployed.stacks.get(&stack.spec.name);
@@ -209,7 +213,7 @@ fn plan_stack(
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let parameters = plan_parameters(stack, current, deployed, planned);
+    let parameters = plan_parameters(stack, current, deployed, planned, rendered);
     let mut plan = StackPlan {
         id: stack.spec.id.clone(),
         name: stack.spec.name.clone(),
@@ -252,6 +256,9 @@ fn plan_stack(
         return plan;
     }
 
+    if deployed.unchanged.contains(&stack.spec.name) {
+        return plan;
+    }
     let before = Template::parse(&current.template_body).unwrap_or_default();
     plan.resources = diff_resources(&before, &stack.template);
     plan.other_changes = other_changes(&before, &stack.template);
@@ -273,28 +280,65 @@ fn plan_stack(
     plan
 }
 
-/// Input parameters: known when the producing stack is deployed with that output and does not
-/// change in this plan; otherwise known only after it applies.
+/// Input parameters: known when the producing stack is deployed with that output and this plan
+/// neither creates it nor changes what the output refers to; otherwise known only after it
+/// applies.
 fn plan_parameters(
     stack: &RenderedStack,
     current: Option<&DeployedStack>,
     deployed: &Deployed,
     planned: &[StackPlan],
+    rendered: &[RenderedStack],
 ) -> Vec<ParameterPlan> {
     stack
         .inputs
         .iter()
         .map(|input| {
-            let producer_stable = planned
-                .iter()
-                .find(|other| other.id == input.stack)
-                .is_some_and(|other| other.action == StackAction::NoChange);
-            let value = planned
-                .iter()
-                .find(|other| other.id == input.stack)
-                .and_then(|other| deployed.stacks.get(&other.name))
+            let producer = planned.iter().find(|other| other.id == input.stack);
+            let stable = producer.is_some_and(|producer| match producer.action {
+                StackAction::NoChange => true,
+                StackAction::Update => {
+                    let output = rendered
+                        .iter()
+                        .find(|other| other.spec.id == input.stack)
+                        .and_then(|other| other.template.outputs.get(&input.output));
+                    !producer
+                        .other_changes
+                        .iter()
+                        .any(|section| section == "Outputs")
+                        && output.is_some_and(|output| {
+                            let mut referenced = Vec::new();
+                            output.walk("", &mut |_, node| {
+                                if let Node::Intrinsic(intrinsic) = node {
+                                    match (&intrinsic.function, &intrinsic.argument) {
+                                        (crate::template::Function::Ref, Node::String(id)) => {
+                                            referenced.push(id.clone())
+                                        }
+                                        (crate::template::Function::GetAtt, Node::List(items)) => {
+                                            referenced.extend(
+                                                items
+                                                    .first()
+                                                    .and_then(Node::as_str)
+                                                    .map(str::to_string),
+                                            );
+                                        }
+                                        _ => {}
+                                    }
+                                }
+                            });
+                            producer.resources.iter().all(|resource| {
+                                !referenced.contains(&resource.logical_id)
+                                    || (resource.action == ResourceAction::Modify
+                                        && resource.replacement == Replacement::No)
+                            })
+                        })
+                }
+                _ => false,
+            });
+            let value = producer
+                .and_then(|producer| deployed.stacks.get(&producer.name))
                 .and_then(|producer| producer.outputs.get(&input.output))
-                .filter(|_| producer_stable)
+                .filter(|_| stable)
                 .cloned();
             ParameterPlan {
                 name: input.parameter.clone(),

@@ -1,6 +1,8 @@
 //! The commands: each loads, renders and checks through the core, then hands results to `view`.
 //! Data goes to `out` (stdout), everything else to `err` (stderr).
 
+pub mod deploy;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -17,6 +19,8 @@ pub struct Output<'a> {
     pub out: &'a mut dyn Write,
     pub err: &'a mut dyn Write,
     pub palette: Palette,
+    /// Colour for data written to stdout (the text plan).
+    pub color: bool,
     /// `-v` count: 1 adds what was loaded and the launch order.
     pub verbose: u8,
 }
@@ -105,6 +109,8 @@ pub fn validate(project_dir: &Path, args: &ValidateArgs, output: &mut Output) ->
             let graph = Graph::new(&stacks);
             let report = ValidationReport {
                 environment: &environment.name,
+                account_id: &environment.account_id,
+                region: &environment.region,
                 valid: errors == 0,
                 stacks: stacks
                     .iter()

@@ -1,0 +1,598 @@
+//! The commands that talk to AWS — plan, apply, status, outputs, destroy — written against
+//! the `CloudFormation` boundary so tests drive them with the in-memory fake.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use crate::apply::{self, ApplyOptions, Interrupt, Outcome, Polling, Progress, Reporter};
+use crate::aws::{AwsError, CloudFormation};
+use crate::cli::{
+    ApplyArgs, DestroyArgs, EnvironmentArgs, OutputFormat, OutputsArgs, PlanArgs, PlanFormat,
+};
+use crate::config::{self, Environment};
+use crate::error::{Error, ExitStatus};
+use crate::graph::Graph;
+use crate::plan::{self, Plan};
+use crate::plan_view;
+use crate::render::{self, RenderedStack};
+use crate::state;
+use crate::validate::{self, Severity};
+
+use super::Output;
+
+/// What a run needs besides its arguments: injected so tests control it.
+pub struct Context<'a> {
+    pub polling: Polling,
+    pub change_set_name: String,
+    pub interrupt: &'a Interrupt,
+    /// Asks the user to confirm; `None` when nobody can answer (no terminal).
+    pub confirm: Option<&'a dyn Fn(&str) -> bool>,
+}
+
+fn aws_error(action: &str, error: AwsError) -> Error {
+    let hint = match &error {
+        AwsError::AccessDenied(_) => Some("check the credentials in use (profile, SSO session, environment) and their permissions; `aws sts get-caller-identity` shows who you are".to_string()),
+        AwsError::Transport(_) => Some("check the network and AWS_ENDPOINT_URL if one is set".to_string()),
+        AwsError::Throttled(_) => Some("AWS is throttling requests; run again in a minute".to_string()),
+        _ => None,
+    };
+    Error::Usage {
+        message: format!("{action}: {error}"),
+        hint,
+    }
+}
+
+/// Loads, renders and validates: nothing reaches AWS unless the offline checks pass.
+fn prepare(
+    project_dir: &Path,
+    name: &str,
+    output: &mut Output,
+) -> Result<(Environment, Vec<RenderedStack>), ExitStatus> {
+    let environment = config::load(project_dir, name)
+        .map_err(|errors| output.fail(&errors.into_iter().map(Error::Input).collect::<Vec<_>>()))?;
+    let rendered =
+        render::render(project_dir, &environment).map_err(|errors| output.fail(&errors))?;
+    let diagnostics = validate::validate(&rendered);
+    let errors: Vec<_> = diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .collect();
+    if !errors.is_empty() {
+        for diagnostic in &errors {
+            let _ = crate::view::write_diagnostic(output.err, &output.palette, diagnostic);
+        }
+        return Err(output.fail(&[Error::Invalid {
+            environment: environment.name.clone(),
+            count: errors.len(),
+        }]));
+    }
+    Ok((environment, rendered))
+}
+
+/// The account guard: credentials for another account never touch this environment.
+async fn guard<C: CloudFormation>(client: &C, environment: &Environment) -> Result<(), Error> {
+    match client.caller_account().await {
+        Ok(Some(account)) if account != environment.account_id => Err(Error::Usage {
+            message: format!(
+                "the credentials in use belong to account {account}, but environment `{}` lives in account {}",
+                environment.name, environment.account_id
+            ),
+            hint: Some(
+                "switch profile (AWS_PROFILE) or credentials to the environment's account".into(),
+            ),
+        }),
+        Ok(_) => Ok(()),
+        Err(error) => Err(aws_error("cannot check the account", error)),
+    }
+}
+
+fn keep_stacks(plan: &mut Plan, stacks: &[String]) -> Result<(), Error> {
+    if stacks.is_empty() {
+        return Ok(());
+    }
+    if let Some(unknown) = stacks.iter().find(|id| plan.stack(id).is_none()) {
+        let known: Vec<&str> = plan.stacks.iter().map(|stack| stack.id.as_str()).collect();
+        return Err(Error::Usage {
+            message: format!(
+                "environment `{}` has no stack `{unknown}`",
+                plan.environment
+            ),
+            hint: Some(
+                match crate::error::did_you_mean(unknown, known.iter().copied()) {
+                    Some(close) => format!("did you mean `{close}`?"),
+                    None => format!("stacks: {}", known.join(", ")),
+                },
+            ),
+        });
+    }
+    plan.stacks.retain(|stack| stacks.contains(&stack.id));
+    Ok(())
+}
+
+pub async fn plan<C: CloudFormation>(
+    client: &C,
+    project_dir: &Path,
+    args: &PlanArgs,
+    output: &mut Output<'_>,
+    context: &Context<'_>,
+) -> ExitStatus {
+    let (environment, rendered) = match prepare(project_dir, &args.environment, output) {
+        Ok(prepared) => prepared,
+        Err(status) => return status,
+    };
+    if let Err(error) = guard(client, &environment).await {
+        return output.fail(&[error]);
+    }
+    let mut plan = match state::plan(
+        client,
+        &environment,
+        &rendered,
+        context.polling,
+        &context.change_set_name,
+    )
+    .await
+    {
+        Ok(plan) => plan,
+        Err(error) => return output.fail(&[aws_error("cannot read the deployed stacks", error)]),
+    };
+    if let Err(error) = keep_stacks(&mut plan, &args.stacks) {
+        return output.fail(&[error]);
+    }
+    let text = match args.output {
+        PlanFormat::Text => plan_view::text(&plan, output.color),
+        PlanFormat::Json => plan_view::json(&plan),
+        PlanFormat::Markdown => plan_view::markdown(&plan),
+    };
+    let _ = write!(output.out, "{text}");
+    if let Some(path) = &args.out {
+        if let Err(source) = std::fs::write(path, plan_view::json(&plan)) {
+            return output.fail(&[Error::io("write", path, source)]);
+        }
+        let _ = writeln!(
+            output.err,
+            "saved the plan to {}; apply it with `mlops-infra apply {}`",
+            path.display(),
+            path.display()
+        );
+    }
+    if args.detailed_exitcode && plan.has_changes() {
+        ExitStatus::Changes
+    } else {
+        ExitStatus::Success
+    }
+}
+
+/// One line per event: for CI logs and any output that is not a terminal.
+struct LineReporter<'a> {
+    err: RefCell<&'a mut dyn Write>,
+    started: Instant,
+}
+
+impl Reporter for LineReporter<'_> {
+    fn report(&self, progress: Progress) {
+        let elapsed = self.started.elapsed().as_secs();
+        let mut err = self.err.borrow_mut();
+        let _ = match progress {
+            Progress::Started { stack } => writeln!(err, "[{elapsed:>4}s] {stack}: starting"),
+            Progress::Note { stack, message } => {
+                writeln!(err, "[{elapsed:>4}s] {stack}: {message}")
+            }
+            Progress::Event { stack, event } => writeln!(
+                err,
+                "[{elapsed:>4}s] {stack}: {} {} {}{}",
+                event.logical_id,
+                event.resource_type,
+                event.status,
+                event
+                    .reason
+                    .map(|reason| format!(" ({reason})"))
+                    .unwrap_or_default()
+            ),
+            Progress::Finished { stack, outcome } => {
+                writeln!(err, "[{elapsed:>4}s] {stack}: {}", describe(&outcome))
+            }
+        };
+    }
+}
+
+fn describe(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Applied { status } => format!("done ({status})"),
+        Outcome::Unchanged => "no changes".into(),
+        Outcome::Failed {
+            status,
+            resource,
+            reason,
+        } => format!(
+            "FAILED{}{}: {reason}",
+            status
+                .as_deref()
+                .map(|status| format!(" ({status})"))
+                .unwrap_or_default(),
+            resource
+                .as_deref()
+                .map(|resource| format!(", first failure at {resource}"))
+                .unwrap_or_default()
+        ),
+        Outcome::Skipped { reason } => format!("skipped: {reason}"),
+        Outcome::Interrupted { reason } => format!("interrupted: {reason}"),
+    }
+}
+
+pub async fn apply<C: CloudFormation>(
+    client: &C,
+    project_dir: &Path,
+    args: &ApplyArgs,
+    output: &mut Output<'_>,
+    context: &Context<'_>,
+) -> ExitStatus {
+    let saved = Path::new(&args.target).is_file();
+    let (environment, mut plan) = if saved {
+        let path = Path::new(&args.target);
+        let plan: Plan = match std::fs::read_to_string(path)
+            .map_err(|source| Error::io("read", path, source))
+            .and_then(|text| {
+                serde_json::from_str(&text).map_err(|error| Error::Usage {
+                    message: format!("{} is not a saved plan: {error}", path.display()),
+                    hint: Some("save one with `mlops-infra plan <env> --out FILE`".into()),
+                })
+            }) {
+            Ok(plan) => plan,
+            Err(error) => return output.fail(&[error]),
+        };
+        if plan.format_version != plan::FORMAT_VERSION {
+            return output.fail(&[Error::Usage {
+                message: format!(
+                    "{} was saved by another version of mlops-infra (format {})",
+                    path.display(),
+                    plan.format_version
+                ),
+                hint: Some("plan again with this version".into()),
+            }]);
+        }
+        let environment = match config::load(project_dir, &plan.environment) {
+            Ok(environment) => environment,
+            Err(errors) => {
+                return output.fail(&errors.into_iter().map(Error::Input).collect::<Vec<_>>());
+            }
+        };
+        (environment, plan)
+    } else {
+        let (environment, rendered) = match prepare(project_dir, &args.target, output) {
+            Ok(prepared) => prepared,
+            Err(status) => return status,
+        };
+        if let Err(error) = guard(client, &environment).await {
+            return output.fail(&[error]);
+        }
+        match state::plan(
+            client,
+            &environment,
+            &rendered,
+            context.polling,
+            &context.change_set_name,
+        )
+        .await
+        {
+            Ok(plan) => (environment, plan),
+            Err(error) => {
+                return output.fail(&[aws_error("cannot read the deployed stacks", error)]);
+            }
+        }
+    };
+    if saved {
+        if let Err(error) = guard(client, &environment).await {
+            return output.fail(&[error]);
+        }
+        match apply::stale_stacks(client, &plan, context.polling).await {
+            Ok(stale) if !stale.is_empty() => {
+                return output.fail(&[Error::Usage {
+                    message: format!(
+                        "the saved plan is stale: {} changed since it was made",
+                        stale.join(", ")
+                    ),
+                    hint: Some("plan again and review the new plan".into()),
+                }]);
+            }
+            Ok(_) => {}
+            Err(error) => {
+                return output.fail(&[aws_error("cannot read the deployed stacks", error)]);
+            }
+        }
+    }
+    if let Err(error) = keep_stacks(&mut plan, &args.stacks) {
+        return output.fail(&[error]);
+    }
+    let _ = write!(output.err, "{}", plan_view::text(&plan, output.color));
+    let options = ApplyOptions {
+        allow_replace: args.allow_replace.clone(),
+        concurrency: args.concurrency,
+        polling: context.polling,
+        change_set_name: context.change_set_name.clone(),
+        template_bucket: environment.storage.artifacts_bucket_name.clone(),
+        role_arn: None,
+    };
+    let refusals = apply::refusals(&plan, &options);
+    if !refusals.is_empty() {
+        let errors: Vec<Error> = refusals
+            .into_iter()
+            .map(|message| Error::Usage {
+                message,
+                hint: None,
+            })
+            .collect();
+        return output.fail(&errors);
+    }
+    if !plan.has_changes() {
+        let _ = writeln!(output.err, "nothing to apply");
+        return ExitStatus::Success;
+    }
+    if plan.protected && !args.yes {
+        let question = format!(
+            "apply these changes to protected environment `{}`? type yes: ",
+            plan.environment
+        );
+        match context.confirm {
+            Some(confirm) if confirm(&question) => {}
+            Some(_) => {
+                let _ = writeln!(output.err, "not applied");
+                return ExitStatus::Failure;
+            }
+            None => {
+                return output.fail(&[Error::Usage {
+                    message: format!(
+                        "`{}` is protected and nobody can confirm here",
+                        plan.environment
+                    ),
+                    hint: Some("review the plan above, then pass --yes".into()),
+                }]);
+            }
+        }
+    }
+    let report = {
+        let reporter = LineReporter {
+            err: RefCell::new(&mut *output.err),
+            started: Instant::now(),
+        };
+        apply::apply(client, &plan, &options, &reporter, context.interrupt).await
+    };
+    let _ = writeln!(output.err, "\nsummary:");
+    for stack in &report.stacks {
+        let _ = writeln!(
+            output.err,
+            "  {:<45} {}",
+            stack.name,
+            describe(&stack.outcome)
+        );
+    }
+    let _ = writeln!(
+        output.out,
+        "{}",
+        serde_json::to_string(&report).unwrap_or_default()
+    );
+    if report.succeeded() {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Failure
+    }
+}
+
+pub async fn status<C: CloudFormation>(
+    client: &C,
+    project_dir: &Path,
+    args: &EnvironmentArgs,
+    output: &mut Output<'_>,
+    context: &Context<'_>,
+) -> ExitStatus {
+    let (_, rendered) = match prepare(project_dir, &args.environment, output) {
+        Ok(prepared) => prepared,
+        Err(status) => return status,
+    };
+    let deployed = match state::read(client, &rendered, context.polling).await {
+        Ok(deployed) => deployed,
+        Err(error) => return output.fail(&[aws_error("cannot read the deployed stacks", error)]),
+    };
+    for stack in &rendered {
+        let (status, updated) = match deployed.stacks.get(&stack.spec.name) {
+            Some(current) => (
+                current.status.0.clone(),
+                current.last_updated.clone().unwrap_or_default(),
+            ),
+            None => ("NOT_DEPLOYED".to_string(), String::new()),
+        };
+        let _ = writeln!(
+            output.out,
+            "{:<45} {:<28} {updated}",
+            stack.spec.name, status
+        );
+    }
+    ExitStatus::Success
+}
+
+pub async fn outputs<C: CloudFormation>(
+    client: &C,
+    project_dir: &Path,
+    args: &OutputsArgs,
+    output: &mut Output<'_>,
+    context: &Context<'_>,
+) -> ExitStatus {
+    let (_, rendered) = match prepare(project_dir, &args.environment, output) {
+        Ok(prepared) => prepared,
+        Err(status) => return status,
+    };
+    let deployed = match state::read(client, &rendered, context.polling).await {
+        Ok(deployed) => deployed,
+        Err(error) => return output.fail(&[aws_error("cannot read the deployed stacks", error)]),
+    };
+    let all: BTreeMap<&str, &BTreeMap<String, String>> = rendered
+        .iter()
+        .filter_map(|stack| {
+            deployed
+                .stacks
+                .get(&stack.spec.name)
+                .map(|current| (stack.spec.id.as_str(), &current.outputs))
+        })
+        .collect();
+    match args.output {
+        OutputFormat::Json => {
+            let _ = writeln!(
+                output.out,
+                "{}",
+                serde_json::to_string_pretty(&all).unwrap_or_default()
+            );
+        }
+        OutputFormat::Text => {
+            for (stack, values) in &all {
+                for (name, value) in *values {
+                    let _ = writeln!(output.out, "{stack}.{name} = {value}");
+                }
+            }
+        }
+    }
+    ExitStatus::Success
+}
+
+pub async fn destroy<C: CloudFormation>(
+    client: &C,
+    project_dir: &Path,
+    args: &DestroyArgs,
+    output: &mut Output<'_>,
+    context: &Context<'_>,
+) -> ExitStatus {
+    let (environment, rendered) = match prepare(project_dir, &args.environment, output) {
+        Ok(prepared) => prepared,
+        Err(status) => return status,
+    };
+    if environment.protected && !args.force {
+        return output.fail(&[Error::Usage {
+            message: format!("`{}` is protected: destroy refuses it", environment.name),
+            hint: Some("pass --force if the environment really is to go".into()),
+        }]);
+    }
+    if let Err(error) = guard(client, &environment).await {
+        return output.fail(&[error]);
+    }
+    let deployed = match state::read(client, &rendered, context.polling).await {
+        Ok(deployed) => deployed,
+        Err(error) => return output.fail(&[aws_error("cannot read the deployed stacks", error)]),
+    };
+    let order: Vec<String> = match Graph::new(&rendered).batches() {
+        Ok(batches) => batches.into_iter().rev().flatten().collect(),
+        Err(_) => rendered
+            .iter()
+            .rev()
+            .map(|stack| stack.spec.id.clone())
+            .collect(),
+    };
+    let targets: Vec<&RenderedStack> = order
+        .iter()
+        .filter_map(|id| rendered.iter().find(|stack| &stack.spec.id == id))
+        .filter(|stack| deployed.stacks.contains_key(&stack.spec.name))
+        .collect();
+    if targets.is_empty() {
+        let _ = writeln!(
+            output.err,
+            "nothing to destroy: no stack of `{}` is deployed",
+            environment.name
+        );
+        return ExitStatus::Success;
+    }
+    let names: Vec<&str> = targets
+        .iter()
+        .map(|stack| stack.spec.name.as_str())
+        .collect();
+    let _ = writeln!(
+        output.err,
+        "will delete, in this order: {}",
+        names.join(", ")
+    );
+    if !args.yes {
+        let question = format!(
+            "delete {} stack(s) of `{}`? type yes: ",
+            targets.len(),
+            environment.name
+        );
+        match context.confirm {
+            Some(confirm) if confirm(&question) => {}
+            Some(_) => return ExitStatus::Failure,
+            None => {
+                return output.fail(&[Error::Usage {
+                    message: "destroy needs confirmation and nobody can answer here".into(),
+                    hint: Some("pass --yes".into()),
+                }]);
+            }
+        }
+    }
+    let mut failed = false;
+    for stack in targets {
+        let current = &deployed.stacks[&stack.spec.name];
+        let retained: Vec<String> = crate::template::Template::parse(&current.template_body)
+            .unwrap_or_default()
+            .resources
+            .iter()
+            .filter(|(_, resource)| resource.deletion_policy.as_deref() == Some("Retain"))
+            .map(|(id, resource)| format!("{id} ({})", resource.resource_type))
+            .collect();
+        if current.termination_protection {
+            let _ = client
+                .set_termination_protection(&stack.spec.name, false)
+                .await;
+        }
+        let result = apply::retry(context.polling, || client.delete_stack(&stack.spec.name)).await;
+        let outcome = match result {
+            Err(error) => Err(error.to_string()),
+            Ok(()) => wait_deleted(client, &stack.spec.name, context).await,
+        };
+        match outcome {
+            Ok(()) => {
+                let _ = writeln!(output.err, "deleted {}", stack.spec.name);
+                if !retained.is_empty() {
+                    let _ = writeln!(
+                        output.err,
+                        "  kept (DeletionPolicy Retain): {}",
+                        retained.join(", ")
+                    );
+                }
+            }
+            Err(reason) => {
+                failed = true;
+                let _ = writeln!(output.err, "could not delete {}: {reason}", stack.spec.name);
+                break;
+            }
+        }
+    }
+    if failed {
+        ExitStatus::Failure
+    } else {
+        ExitStatus::Success
+    }
+}
+
+async fn wait_deleted<C: CloudFormation>(
+    client: &C,
+    name: &str,
+    context: &Context<'_>,
+) -> Result<(), String> {
+    let mut delay = context.polling.initial;
+    loop {
+        match apply::retry(context.polling, || client.describe_stack(name)).await {
+            Ok(None) => return Ok(()),
+            Ok(Some(current)) if current.status.0 == "DELETE_COMPLETE" => return Ok(()),
+            Ok(Some(current)) if current.status.0 == "DELETE_FAILED" => {
+                return Err(current
+                    .status_reason
+                    .unwrap_or_else(|| "DELETE_FAILED".into()));
+            }
+            Ok(Some(_)) => {}
+            Err(error) => return Err(error.to_string()),
+        }
+        if context.interrupt.is_raised() {
+            return Err("interrupted while waiting; the deletion carries on".into());
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(context.polling.max);
+    }
+}

@@ -1,0 +1,133 @@
+//! Reads what is deployed, through the AWS boundary, for `plan`: every stack of the
+//! environment (concurrently, bounded), and for each stack the structural diff says will
+//! update, a change set that is described for its authoritative resource list and deleted
+//! again — a plan never leaves a change set behind.
+
+use std::collections::BTreeMap;
+
+use futures::stream::{self, StreamExt, TryStreamExt};
+
+use crate::apply::{CHANGE_SET_PREFIX, Polling, retry};
+use crate::aws::{
+    AwsResult, ChangeSetKind, ChangeSetRequest, ChangeSetStatus, CloudFormation, TemplateSource,
+};
+use crate::config::Environment;
+use crate::plan::{self, Deployed, Plan, StackAction};
+use crate::render::RenderedStack;
+use crate::validate::MAX_INLINE_BODY;
+
+/// How many stacks are read at once.
+pub const CONCURRENCY: usize = 8;
+
+/// Reads the deployed stacks of `rendered`.
+pub async fn read<C: CloudFormation>(
+    client: &C,
+    rendered: &[RenderedStack],
+    polling: Polling,
+) -> AwsResult<Deployed> {
+    let stacks: Vec<_> = stream::iter(rendered.iter().map(|stack| {
+        let name = stack.spec.name.clone();
+        async move {
+            retry(polling, || client.describe_stack(&name))
+                .await
+                .map(|found| (name, found))
+        }
+    }))
+    .buffer_unordered(CONCURRENCY)
+    .try_collect()
+    .await?;
+    Ok(Deployed {
+        stacks: stacks
+            .into_iter()
+            .filter_map(|(name, found)| found.map(|stack| (name, stack)))
+            .collect(),
+        change_sets: BTreeMap::new(),
+        unchanged: Default::default(),
+    })
+}
+
+/// Plans: reads the deployed state, computes the plan, and for stacks with changes asks
+/// CloudFormation for a change set to confirm which resources change and which are replaced,
+/// then plans again with that. `change_set_name` is injected (tests use a fixed one).
+pub async fn plan<C: CloudFormation>(
+    client: &C,
+    environment: &Environment,
+    rendered: &[RenderedStack],
+    polling: Polling,
+    change_set_name: &str,
+) -> AwsResult<Plan> {
+    let mut deployed = read(client, rendered, polling).await?;
+    let first = plan::plan(environment, rendered, &deployed);
+    let updates: Vec<_> = first
+        .stacks
+        .iter()
+        .filter(|stack| stack.action == StackAction::Update)
+        .filter(|stack| stack.template_body.len() <= MAX_INLINE_BODY)
+        .collect();
+    let results: Vec<_> = stream::iter(updates.into_iter().map(|stack| {
+        let deployed = &deployed;
+        async move {
+            let current = &deployed.stacks[&stack.name];
+            // Values known only after an upstream apply keep their deployed value here: the
+            // change set is a preview of the template change.
+            let parameters = stack
+                .parameters
+                .iter()
+                .filter_map(|parameter| {
+                    let value = parameter
+                        .value
+                        .clone()
+                        .or_else(|| current.parameters.get(&parameter.name).cloned())?;
+                    Some((parameter.name.clone(), value))
+                })
+                .collect();
+            let request = ChangeSetRequest {
+                stack_name: stack.name.clone(),
+                change_set_name: change_set_name.to_string(),
+                kind: ChangeSetKind::Update,
+                template: TemplateSource::Body(stack.template_body.clone()),
+                parameters,
+                tags: stack.tags.clone(),
+                capabilities: stack.capabilities.clone(),
+                role_arn: None,
+                description: "mlops-infra plan preview (deleted right after)".into(),
+            };
+            let id = retry(polling, || client.create_change_set(&request)).await?;
+            let described = loop {
+                let described = retry(polling, || client.describe_change_set(&id)).await;
+                match described {
+                    Ok(change_set) if change_set.status == ChangeSetStatus::Pending => {
+                        tokio::time::sleep(polling.initial.min(std::time::Duration::from_secs(2)))
+                            .await;
+                    }
+                    other => break other,
+                }
+            };
+            let deleted = retry(polling, || client.delete_change_set(&id)).await;
+            let change_set = described?;
+            deleted?;
+            Ok::<_, crate::aws::AwsError>((stack.name.clone(), change_set))
+        }
+    }))
+    .buffer_unordered(CONCURRENCY)
+    .try_collect()
+    .await?;
+    for (name, change_set) in results {
+        match change_set.status {
+            ChangeSetStatus::Ready => {
+                deployed.change_sets.insert(name, change_set.changes);
+            }
+            // Nothing CloudFormation would change (e.g. only formatting differs).
+            ChangeSetStatus::NoChanges => {
+                deployed.unchanged.insert(name);
+            }
+            _ => {}
+        }
+    }
+    Ok(plan::plan(environment, rendered, &deployed))
+}
+
+/// The prefix every change set of this tool carries, with a time-based suffix.
+pub fn change_set_name(unix_millis: u128) -> String {
+    format!("{CHANGE_SET_PREFIX}{unix_millis}")
+}
