@@ -17,11 +17,18 @@ pub fn repo() -> PathBuf {
 
 /// Runs `mlops-infra -C <project> <args>` with colour off.
 pub fn run(project: &Path, args: &[&str]) -> Run {
+    run_with(project, args, &[])
+}
+
+/// Runs the binary with extra environment variables (an endpoint, credentials).
+pub fn run_with(project: &Path, args: &[&str], environment: &[(&str, &str)]) -> Run {
     let output = Command::new(env!("CARGO_BIN_EXE_mlops-infra"))
         .arg("-C")
         .arg(project)
         .args(args)
         .env("NO_COLOR", "1")
+        .envs(environment.iter().copied())
+        .stdin(std::process::Stdio::null())
         .output()
         .expect("the binary runs");
     Run {
@@ -55,3 +62,55 @@ pub fn project_copy() -> tempfile::TempDir {
 }
 
 pub const ENVIRONMENTS: [&str; 3] = ["dev", "staging", "prod"];
+
+/// A local AWS started through `scripts/local-aws` in its own state folder, stopped on drop.
+pub struct LocalAws {
+    pub url: String,
+    state: tempfile::TempDir,
+}
+
+impl LocalAws {
+    /// Starts one that answers as `account`. Fails (never skips) when the emulator's venv is
+    /// missing: `scripts/local-aws install` (or `scripts/test`) sets it up.
+    pub fn start(account: &str) -> LocalAws {
+        assert!(
+            repo().join(".venv/bin/python").is_file(),
+            "the local AWS is not installed: run scripts/local-aws install (scripts/test does)"
+        );
+        let state = tempfile::tempdir().expect("state folder");
+        let output = Command::new(repo().join("scripts/local-aws"))
+            .arg("start")
+            .env("LOCAL_AWS_STATE_DIR", state.path())
+            .env("MOTO_ACCOUNT_ID", account)
+            .output()
+            .expect("scripts/local-aws runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "local AWS did not start:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let url = stdout.lines().last().expect("the URL").trim().to_string();
+        LocalAws { url, state }
+    }
+
+    /// Environment variables pointing the SDK at this emulator.
+    pub fn environment(&self, region: &'static str) -> Vec<(&str, &str)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.url.as_str()),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_REGION", region),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ]
+    }
+}
+
+impl Drop for LocalAws {
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("scripts/local-aws"))
+            .arg("stop")
+            .env("LOCAL_AWS_STATE_DIR", self.state.path())
+            .output();
+    }
+}

@@ -1,0 +1,177 @@
+//! End to end against the local AWS: apply staging from nothing, plan shows no changes, a
+//! config change shows the expected diff and applies, a bucket rename in a protected
+//! environment is refused, a saved plan goes stale, destroy removes the stacks.
+
+mod common;
+
+use common::{LocalAws, project_copy, run_with};
+
+const ACCOUNT: &str = "222222222222";
+const REGION: &str = "eu-west-1";
+
+fn edit(project: &std::path::Path, file: &str, from: &str, to: &str) {
+    let path = project.join(file);
+    let text = std::fs::read_to_string(&path).expect("read");
+    assert!(text.contains(from), "{file} lacks `{from}`");
+    std::fs::write(&path, text.replacen(from, to, 1)).expect("write");
+}
+
+/// The closing summary of an apply: one line per stack.
+fn summary(stderr: &str) -> &str {
+    stderr
+        .rsplit_once("summary:")
+        .map_or("", |(_, summary)| summary)
+}
+
+#[test]
+fn staging_applies_plans_clean_changes_and_is_destroyed() {
+    let aws = LocalAws::start(ACCOUNT);
+    let environment = aws.environment(REGION);
+    let project = project_copy();
+    let dir = project.path();
+    let run = |args: &[&str]| run_with(dir, args, &environment);
+
+    let applied = run(&["apply", "staging", "--yes"]);
+    assert_eq!(applied.code, 0, "apply from nothing:\n{}", applied.stderr);
+    assert_eq!(
+        summary(&applied.stderr)
+            .matches("done (CREATE_COMPLETE)")
+            .count(),
+        14,
+        "{}",
+        applied.stderr
+    );
+
+    let clean = run(&["plan", "staging", "--detailed-exitcode"]);
+    assert_eq!(
+        clean.code, 0,
+        "plan after apply:\n{}{}",
+        clean.stdout, clean.stderr
+    );
+    assert!(
+        clean
+            .stdout
+            .contains("0 to create, 0 to update, 14 unchanged"),
+        "{}",
+        clean.stdout
+    );
+
+    // A lifecycle change: exactly the two buckets change, nothing is replaced.
+    edit(
+        dir,
+        "environments/staging.yaml",
+        "noncurrent_version_expiration_days: 30",
+        "noncurrent_version_expiration_days: 45",
+    );
+    let changed = run(&["plan", "staging", "--detailed-exitcode", "--output", "json"]);
+    assert_eq!(changed.code, 2, "{}", changed.stderr);
+    let plan: serde_json::Value = serde_json::from_str(&changed.stdout).expect("json plan");
+    let updated: Vec<&str> = plan["stacks"]
+        .as_array()
+        .expect("stacks")
+        .iter()
+        .filter(|stack| stack["action"] == "update")
+        .map(|stack| stack["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(updated, vec!["storage"]);
+    let storage = &plan["stacks"][0];
+    let resources: Vec<&str> = storage["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .map(|r| r["logical_id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(resources, vec!["DataBucket", "ArtifactsBucket"]);
+    assert_eq!(storage["resources"][0]["replacement"], "no");
+    assert_eq!(
+        storage["resources"][0]["changes"][0]["path"],
+        "Properties.LifecycleConfiguration.Rules[0].NoncurrentVersionExpiration.NoncurrentDays"
+    );
+
+    // Saved, then made stale by applying the change another way.
+    let saved = dir.join("staging.plan.json");
+    let saving = run(&["plan", "staging", "--out", &saved.to_string_lossy()]);
+    assert_eq!(saving.code, 0, "{}", saving.stderr);
+    let applied = run(&["apply", "staging", "--yes"]);
+    assert_eq!(applied.code, 0, "apply the change:\n{}", applied.stderr);
+    let applied_summary = summary(&applied.stderr);
+    assert!(
+        applied_summary
+            .contains("mlops-images-staging-storage                  done (UPDATE_COMPLETE)"),
+        "{applied_summary}"
+    );
+    assert_eq!(
+        applied_summary.matches("no changes").count(),
+        13,
+        "{applied_summary}"
+    );
+    let stale = run(&["apply", &saved.to_string_lossy(), "--yes"]);
+    assert_eq!(stale.code, 1);
+    assert!(
+        stale
+            .stderr
+            .contains("the saved plan is stale: mlops-images-staging-storage changed"),
+        "{}",
+        stale.stderr
+    );
+    let clean = run(&["plan", "staging", "--detailed-exitcode"]);
+    assert_eq!(clean.code, 0, "{}", clean.stdout);
+
+    // Protected: a bucket rename replaces a data-bearing resource and is refused.
+    edit(
+        dir,
+        "environments/staging.yaml",
+        "extends: _common\n",
+        "extends: _common\nprotected: true\nstorage:\n  data_bucket_name: mlops-images-staging-renamed-data\n",
+    );
+    edit(
+        dir,
+        "environments/staging.yaml",
+        "storage:\n  noncurrent_version_expiration_days: 45\n",
+        "",
+    );
+    let refused = run(&["apply", "staging", "--yes"]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("refusing to replace DataBucket (AWS::S3::Bucket)"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("--allow-replace DataBucket"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("replaces (BucketName)  DANGEROUS"),
+        "{}",
+        refused.stderr
+    );
+    let unchanged = run(&["outputs", "staging"]);
+    assert!(
+        unchanged
+            .stdout
+            .contains("storage.DataBucketName = mlops-images-staging-data-222222222222"),
+        "{}",
+        unchanged.stdout
+    );
+
+    let destroyed = run(&["destroy", "staging", "--yes", "--force"]);
+    assert_eq!(destroyed.code, 0, "{}", destroyed.stderr);
+    assert!(
+        destroyed
+            .stderr
+            .contains("kept (DeletionPolicy Retain): DataKey (AWS::KMS::Key)"),
+        "{}",
+        destroyed.stderr
+    );
+    let status = run(&["status", "staging"]);
+    assert_eq!(
+        status.stdout.matches("NOT_DEPLOYED").count(),
+        14,
+        "{}",
+        status.stdout
+    );
+}
