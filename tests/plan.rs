@@ -1,0 +1,234 @@
+//! The plan computed from rendered stacks and a deployed state built in memory (no AWS), and
+//! what users see of it: snapshots of the text, Markdown and JSON views.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use common::{project_copy, repo};
+use mlops_infra::aws::{DeployedStack, StackStatus};
+use mlops_infra::plan::{Deployed, Plan, Replacement, ResourceAction, StackAction, plan};
+use mlops_infra::render::{RenderedStack, render};
+
+fn rendered(
+    project: &Path,
+    environment: &str,
+) -> (mlops_infra::config::Environment, Vec<RenderedStack>) {
+    let environment = mlops_infra::config::load(project, environment).expect("valid");
+    let stacks = render(project, &environment).expect("renders");
+    (environment, stacks)
+}
+
+/// Every stack deployed as `stacks` renders, with outputs standing in for real values.
+fn deployed(stacks: &[RenderedStack]) -> Deployed {
+    let mut deployed = Deployed::default();
+    let outputs = |stack: &RenderedStack| -> BTreeMap<String, String> {
+        stack
+            .template
+            .outputs
+            .keys()
+            .map(|name| (name.clone(), format!("{}-{name}", stack.spec.id)))
+            .collect()
+    };
+    let all_outputs: BTreeMap<String, BTreeMap<String, String>> = stacks
+        .iter()
+        .map(|stack| (stack.spec.id.clone(), outputs(stack)))
+        .collect();
+    for stack in stacks {
+        let parameters = stack
+            .inputs
+            .iter()
+            .map(|input| {
+                (
+                    input.parameter.clone(),
+                    all_outputs[&input.stack][&input.output].clone(),
+                )
+            })
+            .collect();
+        deployed.stacks.insert(
+            stack.spec.name.clone(),
+            DeployedStack {
+                name: stack.spec.name.clone(),
+                id: format!(
+                    "arn:aws:cloudformation:eu-west-1:222222222222:stack/{}/1",
+                    stack.spec.name
+                ),
+                status: StackStatus::new("UPDATE_COMPLETE"),
+                status_reason: None,
+                parameters,
+                tags: stack_tags(),
+                outputs: all_outputs[&stack.spec.id].clone(),
+                termination_protection: false,
+                last_updated: Some("2026-11-01T00:00:00Z".into()),
+                template_body: stack.body.clone(),
+            },
+        );
+    }
+    deployed
+}
+
+fn stack_tags() -> BTreeMap<String, String> {
+    [
+        ("project", "mlops-images"),
+        ("environment", "staging"),
+        ("owner", "ml-platform"),
+        ("application", "image-recognition"),
+    ]
+    .into_iter()
+    .map(|(key, value)| (key.to_string(), value.to_string()))
+    .collect()
+}
+
+fn edit(project: &Path, file: &str, from: &str, to: &str) {
+    let path = project.join(file);
+    let text = std::fs::read_to_string(&path).expect("read");
+    assert!(text.contains(from), "{file} lacks `{from}`");
+    std::fs::write(&path, text.replacen(from, to, 1)).expect("write");
+}
+
+/// Deployed: an older staging (another data bucket name, smaller training instances, a role
+/// with one permission fewer); rendered: the repository's staging.
+fn changed_plan() -> Plan {
+    let before = project_copy();
+    edit(
+        before.path(),
+        "environments/staging.yaml",
+        "extends: _common\n",
+        "extends: _common\nsagemaker:\n  training_instance_type: ml.g5.2xlarge\n",
+    );
+    edit(
+        before.path(),
+        "environments/staging.yaml",
+        "storage:\n",
+        "storage:\n  data_bucket_name: mlops-images-staging-images\n",
+    );
+    edit(
+        before.path(),
+        "templates/iam.yaml.tera",
+        "Action: [s3:GetObject, s3:GetObjectVersion, s3:PutObject, s3:AbortMultipartUpload]",
+        "Action: [s3:GetObject, s3:GetObjectVersion, s3:PutObject]",
+    );
+    let (_, old) = rendered(before.path(), "staging");
+    let (environment, new) = rendered(&repo(), "staging");
+    plan(&environment, &new, &deployed(&old))
+}
+
+#[test]
+fn unchanged_deployment_plans_no_changes() {
+    let (environment, stacks) = rendered(&repo(), "staging");
+    let plan = plan(&environment, &stacks, &deployed(&stacks));
+    assert!(
+        !plan.has_changes(),
+        "{}",
+        mlops_infra::plan_view::text(&plan, false)
+    );
+    assert!(
+        plan.stacks
+            .iter()
+            .all(|stack| stack.parameters.iter().all(|p| p.value.is_some()))
+    );
+}
+
+#[test]
+fn nothing_deployed_plans_creates_in_launch_order() {
+    let (environment, stacks) = rendered(&repo(), "staging");
+    let plan = plan(&environment, &stacks, &Deployed::default());
+    assert!(
+        plan.stacks
+            .iter()
+            .all(|stack| stack.action == StackAction::Create)
+    );
+    let order: Vec<&str> = plan.stacks.iter().map(|stack| stack.id.as_str()).collect();
+    assert_eq!(&order[..4], ["storage", "registry", "monitoring", "iam"]);
+    let iam = plan.stack("iam").expect("iam");
+    assert!(
+        iam.parameters
+            .iter()
+            .all(|parameter| parameter.value.is_none()),
+        "inputs are known only after storage applies"
+    );
+    assert_eq!(iam.capabilities, vec!["CAPABILITY_NAMED_IAM"]);
+}
+
+#[test]
+fn bucket_rename_is_a_dangerous_replacement() {
+    let plan = changed_plan();
+    let storage = plan.stack("storage").expect("storage");
+    let bucket = storage
+        .resources
+        .iter()
+        .find(|r| r.logical_id == "DataBucket")
+        .expect("bucket change");
+    assert_eq!(bucket.action, ResourceAction::Modify);
+    assert_eq!(bucket.replacement, Replacement::Yes);
+    assert_eq!(bucket.replaced_by, vec!["BucketName"]);
+    assert!(bucket.dangerous);
+    assert_eq!(plan.dangerous().count(), 1);
+}
+
+#[test]
+fn pipeline_changes_show_step_by_step() {
+    let plan = changed_plan();
+    let pipeline = plan.stack("pipeline-plants").expect("pipeline");
+    let resource = pipeline
+        .resources
+        .iter()
+        .find(|r| r.logical_id == "Pipeline")
+        .expect("pipeline change");
+    assert_eq!(resource.replacement, Replacement::No);
+    let steps: Vec<(&str, &str)> = resource
+        .steps
+        .iter()
+        .map(|step| (step.name.as_str(), step.action.as_str()))
+        .collect();
+    assert!(
+        steps.contains(&("Parameters.TrainingInstanceType", "modify")),
+        "{steps:?}"
+    );
+}
+
+#[test]
+fn broadened_iam_permissions_are_called_out() {
+    let plan = changed_plan();
+    let iam = plan.stack("iam").expect("iam");
+    let role = iam
+        .resources
+        .iter()
+        .find(|r| r.logical_id == "SageMakerExecutionRole")
+        .expect("role change");
+    let broadening = role.broadening.as_ref().expect("broadening");
+    assert_eq!(broadening.actions, vec!["s3:AbortMultipartUpload"]);
+}
+
+#[test]
+fn views_of_a_changed_plan() {
+    let plan = changed_plan();
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(repo().join("tests/snapshots"));
+    settings.bind(|| {
+        insta::assert_snapshot!("plan_text", mlops_infra::plan_view::text(&plan, false));
+        insta::assert_snapshot!("plan_markdown", mlops_infra::plan_view::markdown(&plan));
+        let storage = plan.stack("storage").expect("storage");
+        let json: serde_json::Value =
+            serde_json::from_str(&mlops_infra::plan_view::json(&plan)).expect("json");
+        let mut stack = json["stacks"]
+            .as_array()
+            .expect("stacks")
+            .iter()
+            .find(|s| s["id"] == "storage")
+            .expect("storage")
+            .clone();
+        stack["template_body"] =
+            serde_json::Value::String(format!("<{} bytes>", storage.template_body.len()));
+        insta::assert_json_snapshot!("plan_json_storage", stack);
+    });
+}
+
+#[test]
+fn saved_plans_round_trip() {
+    let plan = changed_plan();
+    let text = mlops_infra::plan_view::json(&plan);
+    let again: Plan = serde_json::from_str(&text).expect("parses");
+    assert_eq!(again, plan);
+}
