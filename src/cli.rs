@@ -81,13 +81,13 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct EnvironmentArgs {
-    /// Environment name: environments/<ENV>.yaml
+    /// Environment name: `environments/<ENV>.yaml`
     pub environment: String,
 }
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// Environment name: environments/<ENV>.yaml
+    /// Environment name: `environments/<ENV>.yaml`
     pub environment: String,
     /// Plan format
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
@@ -130,7 +130,7 @@ pub struct ApplyArgs {
 
 #[derive(Debug, Args)]
 pub struct OutputsArgs {
-    /// Environment name: environments/<ENV>.yaml
+    /// Environment name: `environments/<ENV>.yaml`
     pub environment: String,
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
@@ -138,7 +138,7 @@ pub struct OutputsArgs {
 
 #[derive(Debug, Args)]
 pub struct DestroyArgs {
-    /// Environment name: environments/<ENV>.yaml
+    /// Environment name: `environments/<ENV>.yaml`
     pub environment: String,
     /// Do not ask for confirmation
     #[arg(long)]
@@ -150,9 +150,9 @@ pub struct DestroyArgs {
 
 #[derive(Debug, Args)]
 pub struct RenderArgs {
-    /// Environment name: environments/<ENV>.yaml
+    /// Environment name: `environments/<ENV>.yaml`
     pub environment: String,
-    /// Output folder [default: build/<ENV>]
+    /// Output folder [default: `build/<ENV>`]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Template format to write
@@ -168,7 +168,7 @@ pub enum TemplateFormat {
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// Environment name: environments/<ENV>.yaml
+    /// Environment name: `environments/<ENV>.yaml`
     pub environment: String,
     /// Report format
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]

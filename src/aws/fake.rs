@@ -8,7 +8,8 @@
 //! deployed ones; execution with resource and stack events, outputs evaluated from the template;
 //! rollbacks; termination protection; stack policies; template uploads. Tests inject failures
 //! (`fail_next_execute`), odd states (`set_status`) and throttling (`throttle_next`), and read
-//! back what was called (`calls`).
+//! back what was called (`calls`: the API operations the real adapter would send, e.g.
+//! `DescribeStacks` then `GetTemplate` for one `describe_stack`).
 //!
 //! Not modelled: asynchronous progress (nothing is ever seen `*_IN_PROGRESS` unless a test sets
 //! it), drift, nested stacks, transforms, `Fn::Cidr`, and the enforcement of stack policies.
@@ -32,9 +33,6 @@ use super::{
 pub const REGION: &str = "us-east-1";
 /// The fake's account.
 pub const ACCOUNT_ID: &str = "123456789012";
-
-/// CloudFormation's reason on a change set that would change nothing.
-pub const NO_CHANGES_REASON: &str = "The submitted information didn't contain changes. Submit different information to create a change set.";
 
 const STACK_TYPE: &str = "AWS::CloudFormation::Stack";
 const INLINE_TEMPLATE_LIMIT: usize = 51_200;
@@ -210,13 +208,15 @@ impl FakeCloudFormation {
             .map(Stack::deployed)
     }
 
-    /// Names of the change sets attached to a stack (what `list_change_sets` lists).
+    /// Names of the change sets attached to a stack and not executed (what `list_change_sets`
+    /// lists).
     pub fn change_sets(&self, stack: &str) -> Vec<String> {
         let state = self.lock();
         state
             .change_sets
             .iter()
             .filter(|change_set| change_set.stack_name == stack || change_set.stack_id == stack)
+            .filter(|change_set| change_set.is_active())
             .map(|change_set| change_set.name.clone())
             .collect()
     }
@@ -360,7 +360,7 @@ impl CloudFormation for FakeCloudFormation {
         Ok(state
             .change_sets
             .iter()
-            .filter(|change_set| change_set.stack_id == stack)
+            .filter(|change_set| change_set.stack_id == stack && change_set.is_active())
             .map(|change_set| change_set.id.clone())
             .collect())
     }
@@ -790,6 +790,17 @@ impl State {
         self.change_sets
             .retain(|change_set| change_set.stack_id != id);
         Ok(())
+    }
+}
+
+impl StoredChangeSet {
+    /// Listed by ListChangeSets: not yet executed. An executed change set is still described
+    /// by its id.
+    fn is_active(&self) -> bool {
+        matches!(
+            self.execution,
+            Execution::Available | Execution::Unavailable
+        )
     }
 }
 
@@ -2268,6 +2279,9 @@ Resources:
       Name: !Sub '/topics/${Topic.TopicName}'
       Type: String
       Value: topic
+Outputs:
+  TopicArn:
+    Value: !Ref Topic
 ";
 
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -2544,11 +2558,15 @@ Resources:
             ]
         );
 
-        let old_arn = fake.stack("app").expect("stack").parameters["Name"].clone();
-        assert_eq!(old_arn, "first");
+        let before_replacement = fake.stack("app").expect("stack").outputs["TopicArn"].clone();
         fake.execute_change_set(&renamed).await.expect("execute");
-        // Executing one change set deletes the stack's others.
-        assert_eq!(fake.change_sets("app"), vec!["rename"]);
+        // Executing one change set deletes the stack's others; the executed one is no longer
+        // listed, but is still described.
+        assert!(fake.change_sets("app").is_empty());
+        assert!(matches!(
+            fake.describe_change_set(&renamed).await.map(|set| set.status),
+            Ok(ChangeSetStatus::Failed(reason)) if reason.contains("already been executed")
+        ));
         assert_eq!(
             fake.describe_change_set(&in_place).await,
             Err(AwsError::NotFound)
@@ -2577,10 +2595,10 @@ Resources:
                 ("app", "UPDATE_COMPLETE"),
             ]
         );
-        assert_eq!(
-            fake.stack("app").map(|stack| stack.status),
-            Some(StackStatus::new("UPDATE_COMPLETE"))
-        );
+        let replaced = fake.stack("app").expect("stack");
+        assert_eq!(replaced.status.as_str(), "UPDATE_COMPLETE");
+        // A replacement is a new physical resource.
+        assert_ne!(replaced.outputs["TopicArn"], before_replacement);
     }
 
     #[tokio::test]
