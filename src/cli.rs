@@ -152,7 +152,7 @@ pub struct DestroyArgs {
 pub struct RenderArgs {
     /// Environment name: `environments/<ENV>.yaml`
     pub environment: String,
-    /// Output folder [default: `build/<ENV>`]
+    /// Output folder (default: `build/<ENV>`)
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Template format to write
