@@ -1,0 +1,412 @@
+//! The plan/apply core against the in-memory CloudFormation (real CloudFormation semantics):
+//! scheduling and output wiring, failures and what they skip, recovery from a failed first
+//! create, blocked stacks, dangerous changes, protection, stale saved plans, throttling.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{project_copy, repo};
+use mlops_infra::apply::{Interrupt, Polling};
+use mlops_infra::aws::fake::FakeCloudFormation;
+use mlops_infra::cli::{ApplyArgs, PlanArgs, PlanFormat};
+use mlops_infra::commands::Output;
+use mlops_infra::commands::deploy::{self, Context};
+use mlops_infra::error::ExitStatus;
+use mlops_infra::view::Palette;
+
+const POLLING: Polling = Polling {
+    initial: Duration::from_millis(1),
+    max: Duration::from_millis(2),
+    timeout: Duration::from_secs(5),
+    attempts: 6,
+};
+
+struct Run {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+fn context<'a>(interrupt: &'a Interrupt, name: &str) -> Context<'a> {
+    // Each run names its change sets apart, as the clock does for real runs.
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Context {
+        polling: POLLING,
+        change_set_name: format!("mlops-infra-{name}-{run}"),
+        interrupt,
+        confirm: None,
+    }
+}
+
+fn buffers() -> (Vec<u8>, Vec<u8>) {
+    (Vec::new(), Vec::new())
+}
+
+async fn apply(
+    fake: &FakeCloudFormation,
+    project: &Path,
+    target: &str,
+    extra: impl FnOnce(&mut ApplyArgs),
+) -> Run {
+    let mut args = ApplyArgs {
+        target: target.to_string(),
+        yes: true,
+        allow_replace: Vec::new(),
+        stacks: Vec::new(),
+        concurrency: 3,
+    };
+    extra(&mut args);
+    let (mut out, mut err) = buffers();
+    let interrupt = Interrupt::default();
+    let status = {
+        let mut output = Output {
+            out: &mut out,
+            err: &mut err,
+            palette: Palette::new(false),
+            color: false,
+            verbose: 0,
+        };
+        deploy::apply(
+            fake,
+            project,
+            &args,
+            &mut output,
+            &context(&interrupt, "apply"),
+        )
+        .await
+    };
+    Run {
+        status,
+        stdout: String::from_utf8_lossy(&out).into_owned(),
+        stderr: String::from_utf8_lossy(&err).into_owned(),
+    }
+}
+
+async fn plan(fake: &FakeCloudFormation, project: &Path, out_file: Option<&Path>) -> Run {
+    let args = PlanArgs {
+        environment: "staging".into(),
+        output: PlanFormat::Json,
+        detailed_exitcode: true,
+        stacks: Vec::new(),
+        out: out_file.map(Path::to_path_buf),
+    };
+    let (mut out, mut err) = buffers();
+    let interrupt = Interrupt::default();
+    let status = {
+        let mut output = Output {
+            out: &mut out,
+            err: &mut err,
+            palette: Palette::new(false),
+            color: false,
+            verbose: 0,
+        };
+        deploy::plan(
+            fake,
+            project,
+            &args,
+            &mut output,
+            &context(&interrupt, "plan"),
+        )
+        .await
+    };
+    Run {
+        status,
+        stdout: String::from_utf8_lossy(&out).into_owned(),
+        stderr: String::from_utf8_lossy(&err).into_owned(),
+    }
+}
+
+fn summary_line<'a>(run: &'a Run, stack: &str) -> &'a str {
+    let summary = run
+        .stderr
+        .rsplit_once("summary:")
+        .map_or("", |(_, summary)| summary);
+    summary
+        .lines()
+        .find(|line| line.trim_start().starts_with(stack))
+        .unwrap_or_default()
+}
+
+fn edit(project: &Path, file: &str, from: &str, to: &str) {
+    let path = project.join(file);
+    let text = std::fs::read_to_string(&path).expect("read");
+    assert!(text.contains(from), "{file} lacks `{from}`");
+    std::fs::write(&path, text.replacen(from, to, 1)).expect("write");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn applies_in_dependency_order_feeding_outputs_and_plans_clean_after() {
+    let fake = FakeCloudFormation::new();
+    let run = apply(&fake, &repo(), "staging", |_| {}).await;
+    assert_eq!(run.status, ExitStatus::Success, "{}", run.stderr);
+    let storage = fake.stack("mlops-images-staging-storage").expect("storage");
+    let iam = fake.stack("mlops-images-staging-iam").expect("iam");
+    assert_eq!(storage.status.as_str(), "CREATE_COMPLETE");
+    assert_eq!(
+        iam.parameters["KeyArn"], storage.outputs["KeyArn"],
+        "outputs feed parameters"
+    );
+    assert_eq!(
+        iam.parameters["DataBucketArn"],
+        storage.outputs["DataBucketArn"]
+    );
+    // iam starts only after storage finished.
+    let storage_done = fake
+        .events("mlops-images-staging-storage")
+        .into_iter()
+        .find(|event| {
+            event.logical_id == "mlops-images-staging-storage" && event.status == "CREATE_COMPLETE"
+        })
+        .expect("storage completed");
+    let iam_started = fake
+        .events("mlops-images-staging-iam")
+        .into_iter()
+        .filter(|event| event.status == "CREATE_IN_PROGRESS")
+        .map(|event| event.timestamp)
+        .min()
+        .expect("iam started");
+    assert!(
+        storage_done.timestamp < iam_started,
+        "{} !< {iam_started}",
+        storage_done.timestamp
+    );
+
+    fake.clear_calls();
+    let again = plan(&fake, &repo(), None).await;
+    assert_eq!(again.status, ExitStatus::Success, "{}", again.stderr);
+    let calls = fake.calls();
+    assert!(
+        !calls.iter().any(|call| call.contains("CreateChangeSet")),
+        "an unchanged environment needs no change set: {calls:#?}"
+    );
+    for stack in ["storage", "iam", "endpoint-plants"] {
+        assert!(
+            fake.change_sets(&format!("mlops-images-staging-{stack}"))
+                .is_empty()
+        );
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_plan_leaves_no_change_set_behind() {
+    let fake = FakeCloudFormation::new();
+    assert_eq!(
+        apply(&fake, &repo(), "staging", |_| {}).await.status,
+        ExitStatus::Success
+    );
+    let project = project_copy();
+    edit(
+        project.path(),
+        "environments/staging.yaml",
+        "noncurrent_version_expiration_days: 30",
+        "noncurrent_version_expiration_days: 60",
+    );
+    fake.clear_calls();
+    let changed = plan(&fake, project.path(), None).await;
+    assert_eq!(changed.status, ExitStatus::Changes, "{}", changed.stderr);
+    let calls = fake.calls();
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|call| call.contains("CreateChangeSet"))
+            .count(),
+        1,
+        "{calls:#?}"
+    );
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|call| call.contains("DeleteChangeSet"))
+            .count(),
+        1,
+        "{calls:#?}"
+    );
+    assert!(fake.change_sets("mlops-images-staging-storage").is_empty());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_failure_stops_its_dependents_and_a_rerun_recreates_the_failed_stack() {
+    let fake = FakeCloudFormation::new();
+    fake.fail_next_execute(
+        "mlops-images-staging-iam",
+        "SageMakerExecutionRole",
+        "Role limit exceeded",
+    );
+    let failed = apply(&fake, &repo(), "staging", |_| {}).await;
+    assert_eq!(failed.status, ExitStatus::Failure);
+    let iam = summary_line(&failed, "mlops-images-staging-iam");
+    assert!(iam.contains("FAILED (ROLLBACK_COMPLETE), first failure at SageMakerExecutionRole: Role limit exceeded"), "{}", failed.stderr);
+    assert!(
+        summary_line(&failed, "mlops-images-staging-storage").contains("done (CREATE_COMPLETE)")
+    );
+    assert!(summary_line(&failed, "mlops-images-staging-registry").contains("done"));
+    for dependent in ["api", "ci", "pipeline-plants", "endpoint-grasses"] {
+        let line = summary_line(&failed, &format!("mlops-images-staging-{dependent}"));
+        assert!(
+            line.contains("skipped: iam did not apply"),
+            "{dependent}: {line}"
+        );
+    }
+    assert_eq!(
+        fake.stack("mlops-images-staging-iam")
+            .expect("left behind")
+            .status
+            .as_str(),
+        "ROLLBACK_COMPLETE"
+    );
+
+    let rerun = apply(&fake, &repo(), "staging", |_| {}).await;
+    assert_eq!(rerun.status, ExitStatus::Success, "{}", rerun.stderr);
+    assert!(
+        rerun
+            .stderr
+            .contains("- mlops-images-staging-iam (delete and create again)")
+            || rerun
+                .stderr
+                .contains("mlops-images-staging-iam (delete and create again)"),
+        "{}",
+        rerun.stderr
+    );
+    assert_eq!(
+        fake.stack("mlops-images-staging-iam")
+            .expect("iam")
+            .status
+            .as_str(),
+        "CREATE_COMPLETE"
+    );
+    assert!(summary_line(&rerun, "mlops-images-staging-storage").contains("no changes"));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_stack_being_updated_elsewhere_blocks_the_apply() {
+    let fake = FakeCloudFormation::new();
+    assert_eq!(
+        apply(&fake, &repo(), "staging", |_| {}).await.status,
+        ExitStatus::Success
+    );
+    fake.set_status("mlops-images-staging-storage", "UPDATE_IN_PROGRESS")
+        .expect("status");
+    fake.clear_calls();
+    let blocked = apply(&fake, &repo(), "staging", |_| {}).await;
+    assert_eq!(blocked.status, ExitStatus::Failure);
+    assert!(blocked.stderr.contains("stack mlops-images-staging-storage is blocked: another operation is running (UPDATE_IN_PROGRESS)"), "{}", blocked.stderr);
+    assert!(
+        !fake
+            .calls()
+            .iter()
+            .any(|call| call.contains("ExecuteChangeSet"))
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn protected_environments_refuse_dangerous_changes_unless_allowed_and_are_protected() {
+    let fake = FakeCloudFormation::new();
+    let project = project_copy();
+    edit(
+        project.path(),
+        "environments/staging.yaml",
+        "extends: _common\n",
+        "extends: _common\nprotected: true\n",
+    );
+    assert_eq!(
+        apply(&fake, project.path(), "staging", |_| {}).await.status,
+        ExitStatus::Success
+    );
+    let storage = fake.stack("mlops-images-staging-storage").expect("storage");
+    assert!(storage.termination_protection);
+    let policy = fake
+        .stack_policy("mlops-images-staging-storage")
+        .expect("policy");
+    assert!(
+        policy.contains("LogicalResourceId/DataBucket") && policy.contains("Update:Replace"),
+        "{policy}"
+    );
+
+    edit(
+        project.path(),
+        "environments/staging.yaml",
+        "storage:\n",
+        "storage:\n  data_bucket_name: mlops-images-staging-images\n",
+    );
+    fake.clear_calls();
+    let refused = apply(&fake, project.path(), "staging", |_| {}).await;
+    assert_eq!(refused.status, ExitStatus::Failure);
+    assert!(
+        refused.stderr.contains(
+            "refusing to replace DataBucket (AWS::S3::Bucket) in stack mlops-images-staging-storage"
+        ),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        !fake
+            .calls()
+            .iter()
+            .any(|call| call.contains("ExecuteChangeSet"))
+    );
+
+    let allowed = apply(&fake, project.path(), "staging", |args| {
+        args.allow_replace = vec!["DataBucket".into()]
+    })
+    .await;
+    assert_eq!(allowed.status, ExitStatus::Success, "{}", allowed.stderr);
+    let storage = fake.stack("mlops-images-staging-storage").expect("storage");
+    assert!(
+        storage.outputs["DataBucketName"].contains("mlops-images-staging-images")
+            || storage
+                .template_body
+                .contains("mlops-images-staging-images")
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_saved_plan_applies_exactly_and_goes_stale() {
+    let fake = FakeCloudFormation::new();
+    assert_eq!(
+        apply(&fake, &repo(), "staging", |_| {}).await.status,
+        ExitStatus::Success
+    );
+    let project = project_copy();
+    edit(
+        project.path(),
+        "environments/staging.yaml",
+        "noncurrent_version_expiration_days: 30",
+        "noncurrent_version_expiration_days: 60",
+    );
+    let saved = project.path().join("saved.json");
+    assert_eq!(
+        plan(&fake, project.path(), Some(&saved)).await.status,
+        ExitStatus::Changes
+    );
+
+    let applied = apply(&fake, project.path(), &saved.to_string_lossy(), |_| {}).await;
+    assert_eq!(applied.status, ExitStatus::Success, "{}", applied.stderr);
+    assert!(
+        fake.stack("mlops-images-staging-storage")
+            .expect("storage")
+            .template_body
+            .contains("NoncurrentDays: 60")
+    );
+
+    let stale = apply(&fake, project.path(), &saved.to_string_lossy(), |_| {}).await;
+    assert_eq!(stale.status, ExitStatus::Failure);
+    assert!(
+        stale
+            .stderr
+            .contains("the saved plan is stale: mlops-images-staging-storage changed"),
+        "{}",
+        stale.stderr
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn throttling_is_retried() {
+    let fake = FakeCloudFormation::new();
+    fake.throttle_next(3);
+    let run = apply(&fake, &repo(), "staging", |_| {}).await;
+    assert_eq!(run.status, ExitStatus::Success, "{}", run.stderr);
+    assert!(run.stdout.contains("\"outcome\":\"applied\""));
+}
