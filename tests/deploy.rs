@@ -175,3 +175,19 @@ fn staging_applies_plans_clean_changes_and_is_destroyed() {
         status.stdout
     );
 }
+
+#[test]
+fn credentials_of_another_account_are_refused() {
+    let aws = LocalAws::start("999999999999");
+    let result = run_with(
+        &common::repo(),
+        &["plan", "staging"],
+        &aws.environment(REGION),
+    );
+    assert_eq!(result.code, 1, "{}", result.stderr);
+    assert!(
+        result.stderr.contains("the credentials in use belong to account 999999999999, but environment `staging` lives in account 222222222222"),
+        "{}",
+        result.stderr
+    );
+}

@@ -28,6 +28,8 @@ pub const MAX_ATTEMPTS: u32 = 5;
 pub struct SdkCloudFormation {
     cloudformation: aws_sdk_cloudformation::Client,
     s3: aws_sdk_s3::Client,
+    /// For the account guard; `None` where the caller cannot be asked (mocked clients).
+    sts: Option<aws_sdk_sts::Client>,
 }
 
 impl SdkCloudFormation {
@@ -53,6 +55,7 @@ impl SdkCloudFormation {
         SdkCloudFormation {
             cloudformation: aws_sdk_cloudformation::Client::new(config),
             s3: aws_sdk_s3::Client::from_conf(s3.build()),
+            sts: Some(aws_sdk_sts::Client::new(config)),
         }
     }
 
@@ -61,7 +64,11 @@ impl SdkCloudFormation {
         cloudformation: aws_sdk_cloudformation::Client,
         s3: aws_sdk_s3::Client,
     ) -> Self {
-        SdkCloudFormation { cloudformation, s3 }
+        SdkCloudFormation {
+            cloudformation,
+            s3,
+            sts: None,
+        }
     }
 
     async fn get_template(&self, stack_id: &str) -> AwsResult<String> {
@@ -79,6 +86,14 @@ impl SdkCloudFormation {
 }
 
 impl CloudFormation for SdkCloudFormation {
+    async fn caller_account(&self) -> AwsResult<Option<String>> {
+        let Some(sts) = &self.sts else {
+            return Ok(None);
+        };
+        let identity = sts.get_caller_identity().send().await.map_err(classify)?;
+        Ok(identity.account().map(str::to_string))
+    }
+
     async fn describe_stack(&self, name: &str) -> AwsResult<Option<DeployedStack>> {
         let output = match self
             .cloudformation
