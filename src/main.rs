@@ -37,6 +37,7 @@ fn main() -> ExitCode {
         err: &mut stderr.lock(),
         palette: Palette::new(color),
         color: color_out,
+        live: std::io::stderr().is_terminal(),
         verbose: cli.global.verbose,
     };
     let project_dir = cli.global.project_dir.as_path();

@@ -67,6 +67,7 @@ async fn apply(
             err: &mut err,
             palette: Palette::new(false),
             color: false,
+            live: false,
             verbose: 0,
         };
         deploy::apply(
@@ -101,6 +102,7 @@ async fn plan(fake: &FakeCloudFormation, project: &Path, out_file: Option<&Path>
             err: &mut err,
             palette: Palette::new(false),
             color: false,
+            live: false,
             verbose: 0,
         };
         deploy::plan(

@@ -198,6 +198,66 @@ impl Reporter for LineReporter<'_> {
     }
 }
 
+/// A live view for a terminal: one line per stack (state, elapsed time, latest event),
+/// redrawn in place as progress arrives.
+struct LiveReporter<'a> {
+    err: RefCell<&'a mut dyn Write>,
+    lines: RefCell<indexmap::IndexMap<String, (Instant, String, String)>>,
+    drawn: std::cell::Cell<usize>,
+}
+
+impl LiveReporter<'_> {
+    fn redraw(&self) {
+        let mut err = self.err.borrow_mut();
+        let lines = self.lines.borrow();
+        if self.drawn.get() > 0 {
+            let _ = write!(err, "\x1b[{}A", self.drawn.get());
+        }
+        for (stack, (started, state, latest)) in lines.iter() {
+            let _ = writeln!(
+                err,
+                "\r\x1b[2K  {stack:<45} {state:<24} {:>4}s  {latest}",
+                started.elapsed().as_secs()
+            );
+        }
+        self.drawn.set(lines.len());
+        let _ = err.flush();
+    }
+}
+
+impl Reporter for LiveReporter<'_> {
+    fn report(&self, progress: Progress) {
+        {
+            let mut lines = self.lines.borrow_mut();
+            match progress {
+                Progress::Started { stack } => {
+                    lines.insert(stack, (Instant::now(), "working".into(), String::new()));
+                }
+                Progress::Note { stack, message } => {
+                    if let Some(line) = lines.get_mut(&stack) {
+                        line.2 = message;
+                    }
+                }
+                Progress::Event { stack, event } => {
+                    if let Some(line) = lines.get_mut(&stack) {
+                        if event.logical_id == stack {
+                            line.1 = event.status.clone();
+                        }
+                        line.2 = format!("{} {}", event.logical_id, event.status);
+                    }
+                }
+                Progress::Finished { stack, outcome } => {
+                    let entry = lines
+                        .entry(stack)
+                        .or_insert_with(|| (Instant::now(), String::new(), String::new()));
+                    entry.1 = describe(&outcome).chars().take(60).collect();
+                }
+            }
+        }
+        self.redraw();
+    }
+}
+
 fn describe(outcome: &Outcome) -> String {
     match outcome {
         Outcome::Applied { status } => format!("done ({status})"),
@@ -352,21 +412,31 @@ pub async fn apply<C: CloudFormation>(
             }
         }
     }
-    let report = {
+    let report = if output.live {
+        let reporter = LiveReporter {
+            err: RefCell::new(&mut *output.err),
+            lines: RefCell::default(),
+            drawn: Default::default(),
+        };
+        apply::apply(client, &plan, &options, &reporter, context.interrupt).await
+    } else {
         let reporter = LineReporter {
             err: RefCell::new(&mut *output.err),
             started: Instant::now(),
         };
         apply::apply(client, &plan, &options, &reporter, context.interrupt).await
     };
-    let _ = writeln!(output.err, "\nsummary:");
-    for stack in &report.stacks {
-        let _ = writeln!(
-            output.err,
-            "  {:<45} {}",
-            stack.name,
-            describe(&stack.outcome)
-        );
+    // The live view already shows each stack's outcome in place.
+    if !output.live {
+        let _ = writeln!(output.err, "\nsummary:");
+        for stack in &report.stacks {
+            let _ = writeln!(
+                output.err,
+                "  {:<45} {}",
+                stack.name,
+                describe(&stack.outcome)
+            );
+        }
     }
     let _ = writeln!(
         output.out,

@@ -21,6 +21,8 @@ pub struct Output<'a> {
     pub palette: Palette,
     /// Colour for data written to stdout (the text plan).
     pub color: bool,
+    /// Progress redrawn in place (stderr is a terminal) rather than one line per event.
+    pub live: bool,
     /// `-v` count: 1 adds what was loaded and the launch order.
     pub verbose: u8,
 }
