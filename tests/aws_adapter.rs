@@ -1,9 +1,9 @@
 //! The real AWS adapter (`aws::sdk`): typed outcomes from mocked SDK responses
 //! (aws-smithy-mocks), and one round trip through the local emulator (`scripts/local-aws`).
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -34,6 +34,7 @@ use aws_sdk_cloudformation::types::{
 };
 use aws_sdk_s3::operation::put_object::{PutObjectError, PutObjectOutput};
 use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
+use common::LocalAws;
 
 use mlops_infra::aws::sdk::SdkCloudFormation;
 use mlops_infra::aws::{
@@ -777,76 +778,6 @@ async fn a_template_upload_returns_the_https_url_cloudformation_reads() {
 
 // --- against the local emulator --------------------------------------------------------------------
 
-fn repository() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A local AWS started through `scripts/local-aws` with its own state directory; stopped on
-/// drop, even when the test fails.
-struct LocalAws {
-    state: tempfile::TempDir,
-    url: String,
-}
-
-impl LocalAws {
-    fn start() -> LocalAws {
-        let root = repository();
-        assert!(
-            root.join(".venv/bin/python").exists()
-                && root.join(".venv/.local-aws-requirements.sha256").exists(),
-            "the local AWS emulator is not installed in {}: run `scripts/local-aws install` \
-             (see docs/local-aws.md), then run the tests again",
-            root.join(".venv").display()
-        );
-        let mut server = LocalAws {
-            state: tempfile::tempdir().expect("a temporary state directory"),
-            url: String::new(),
-        };
-        let output = server.script("start");
-        assert!(
-            output.status.success(),
-            "`scripts/local-aws start` failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        server.url = String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .last()
-            .unwrap_or_default()
-            .trim()
-            .to_string();
-        assert!(
-            server.url.starts_with("http://"),
-            "`scripts/local-aws start` printed no URL: {:?}",
-            String::from_utf8_lossy(&output.stdout)
-        );
-        server
-    }
-
-    fn script(&self, command: &str) -> std::process::Output {
-        Command::new(repository().join("scripts/local-aws"))
-            .arg(command)
-            .env("LOCAL_AWS_STATE_DIR", self.state.path())
-            .output()
-            .expect("scripts/local-aws runs")
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.state.path().join("server.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for LocalAws {
-    fn drop(&mut self) {
-        let output = self.script("stop");
-        if !output.status.success() {
-            eprintln!(
-                "`scripts/local-aws stop` failed:\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-    }
-}
-
 const TOPIC: &str = "\
 Parameters:
   DisplayName:
@@ -914,7 +845,7 @@ fn topic_request(
 
 #[tokio::test]
 async fn a_stack_goes_through_its_life_on_the_local_emulator() {
-    let server = LocalAws::start();
+    let server = LocalAws::start("123456789012");
     let config = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .endpoint_url(&server.url)

@@ -94,6 +94,11 @@ impl LocalAws {
         LocalAws { url, state }
     }
 
+    /// What the emulator logged: requests, and tracebacks when something failed.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.state.path().join("server.log")).unwrap_or_default()
+    }
+
     /// Environment variables pointing the SDK at this emulator.
     pub fn environment(&self, region: &'static str) -> Vec<(&str, &str)> {
         vec![
