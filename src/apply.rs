@@ -330,6 +330,19 @@ async fn apply_stack<C: CloudFormation>(
         }
     }
 
+    for asset in &stack.assets {
+        if let Err(error) = retry(polling, || {
+            client.upload_template(&asset.bucket, &asset.key, &asset.body)
+        })
+        .await
+        {
+            return failed(format!(
+                "cannot upload s3://{}/{}: {error}",
+                asset.bucket, asset.key
+            ));
+        }
+        note(format!("uploaded s3://{}/{}", asset.bucket, asset.key));
+    }
     let template = if stack.template_body.len() > MAX_INLINE_BODY {
         let key = format!(
             "cloudformation/{}/{}.yaml",

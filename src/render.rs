@@ -40,6 +40,43 @@ pub struct RenderedStack {
     /// The canonical YAML body, as written by `render` and sent to CloudFormation.
     pub body: String,
     pub inputs: Vec<Input>,
+    /// Files apply uploads before the stack (pipeline definitions too large to inline).
+    pub assets: Vec<Asset>,
+}
+
+/// A file the stack reads from S3, uploaded by apply before the stack's change set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Asset {
+    pub bucket: String,
+    pub key: String,
+    pub body: String,
+}
+
+/// Pipeline definitions up to this size are inlined in the template
+/// (`PipelineDefinitionBody`); larger ones are uploaded and referenced
+/// (`PipelineDefinitionS3Location`), keeping templates well inside CloudFormation's limits.
+pub const MAX_INLINE_PIPELINE_DEFINITION: usize = 100_000;
+
+/// Where a pipeline definition goes: `None` to inline it, or the asset to upload, named by
+/// the content's hash so that an unchanged definition is the same object.
+pub fn pipeline_asset(
+    pipeline: &str,
+    bucket: &str,
+    definition: &str,
+    limit: usize,
+) -> Option<Asset> {
+    (definition.len() > limit).then(|| {
+        let hash = definition
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+                (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+            });
+        Asset {
+            bucket: bucket.to_string(),
+            key: format!("pipelines/{pipeline}/{hash:016x}.json"),
+            body: definition.to_string(),
+        }
+    })
 }
 
 /// Renders every stack of `environment`; reports every stack that fails, not just the first.
@@ -167,6 +204,7 @@ fn render_stack(
         .map(|spec| (spec.id.as_str(), spec.name.as_str()))
         .collect();
     context.insert("stack_names", &names);
+    let mut assets = Vec::new();
     if spec.pipeline_definition
         && let Some(model) = spec
             .model
@@ -184,7 +222,18 @@ fn render_stack(
                 ),
                 hint: None,
             })?;
+        let asset = pipeline_asset(
+            &model.pipeline_name,
+            &environment.storage.artifacts_bucket_name,
+            &json,
+            MAX_INLINE_PIPELINE_DEFINITION,
+        );
         context.insert("pipeline_definition", &json);
+        context.insert(
+            "pipeline_definition_s3",
+            &asset.as_ref().map(|asset| (&asset.bucket, &asset.key)),
+        );
+        assets.extend(asset);
     }
     let text = tera.render(&name, &context).map_err(template_error)?;
 
@@ -196,6 +245,7 @@ fn render_stack(
         body: template.to_yaml_string(),
         template,
         inputs,
+        assets,
     })
 }
 
@@ -295,4 +345,26 @@ fn cfn_tags(value: Value, _: Kwargs, _: &State) -> TeraResult<String> {
         })
         .collect();
     serde_json::to_string(&tags).map_err(|error| tera::Error::message(error.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_pipeline_definitions_become_content_addressed_assets() {
+        assert_eq!(pipeline_asset("p", "bucket", "{}", 10), None);
+        let asset =
+            pipeline_asset("p", "bucket", "{\"Steps\": []}", 5).expect("too large to inline");
+        assert_eq!(asset.bucket, "bucket");
+        assert!(
+            asset.key.starts_with("pipelines/p/") && asset.key.ends_with(".json"),
+            "{}",
+            asset.key
+        );
+        let again = pipeline_asset("p", "bucket", "{\"Steps\": []}", 5).expect("asset");
+        assert_eq!(asset.key, again.key, "same content, same key");
+        let other = pipeline_asset("p", "bucket", "{\"Steps\": [1]}", 5).expect("asset");
+        assert_ne!(asset.key, other.key);
+    }
 }

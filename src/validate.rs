@@ -60,6 +60,14 @@ pub fn validate(stacks: &[RenderedStack]) -> Vec<Diagnostic> {
             diagnostics: &mut diagnostics,
         };
         check_limits(stack, &mut report);
+        for asset in &stack.assets {
+            check_pipeline_body(
+                &asset.body,
+                &format!("s3://{}/{}", asset.bucket, asset.key),
+                "",
+                &mut report,
+            );
+        }
         check_template(&stack.template, &mut report);
         check_inputs(stack, stacks, &mut report);
     }
@@ -331,10 +339,22 @@ fn check_pipeline_definition(
     else {
         return;
     };
+    check_pipeline_body(body, location, PATH, report);
+}
+
+/// Parses a pipeline definition and reports each problem the pipeline checks find.
+fn check_pipeline_body(body: &str, location: &str, path: &str, report: &mut Reporter) {
+    let at = |inner: &str| {
+        if path.is_empty() {
+            inner.to_string()
+        } else {
+            format!("{path} › {inner}")
+        }
+    };
     match crate::pipeline::PipelineDefinition::from_json_str(body) {
         Err(error) => report.error(
             location,
-            PATH,
+            path,
             format!("the pipeline definition does not parse: {error}"),
             None,
         ),
@@ -346,7 +366,7 @@ fn check_pipeline_definition(
                     .unwrap_or_default();
                 report.error(
                     location,
-                    &format!("{PATH} › {}", problem.path),
+                    &at(&problem.path),
                     format!("{step}{}", problem.message),
                     problem.hint,
                 );

@@ -76,6 +76,9 @@ pub struct StackPlan {
     /// Template sections other than Resources that change (Outputs, Conditions, …).
     pub other_changes: Vec<String>,
     pub capabilities: Vec<String>,
+    /// Files uploaded before the stack's change set (large pipeline definitions).
+    #[serde(default)]
+    pub assets: Vec<crate::render::Asset>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -229,6 +232,7 @@ fn plan_stack(
         resources: Vec::new(),
         other_changes: Vec::new(),
         capabilities: capabilities(&stack.template),
+        assets: stack.assets.clone(),
     };
 
     let Some(current) = current.filter(|current| !current.status.is_review()) else {

@@ -302,3 +302,339 @@ def test_an_update_change_set_says_whether_a_change_replaces(aws, image, tag, re
     # Without ChangeSetType the change set updates this stack, as on AWS: no second stack appears.
     names = [item["StackName"] for item in cloudformation.list_stacks()["StackSummaries"]]
     assert names.count(stack) == 1
+
+
+# --- updates in CloudFormation's order, and conditions (shapes from tests/golden/dev) ----------------
+
+
+def execute_change_set(aws, stack: str, name: str, template: str, **parameters: str):
+    """Creates an UPDATE change set as mlops-infra does (every parameter passed), executes it and
+    returns its changes as {(action, logical id)}."""
+    cloudformation = aws("cloudformation")
+    cloudformation.create_change_set(
+        StackName=stack,
+        ChangeSetName=name,
+        ChangeSetType="CREATE" if name == "create" else "UPDATE",
+        TemplateBody=template,
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+    )
+    described = cloudformation.describe_change_set(StackName=stack, ChangeSetName=name)
+    cloudformation.execute_change_set(StackName=stack, ChangeSetName=name)
+    return {
+        (change["ResourceChange"]["Action"], change["ResourceChange"]["LogicalResourceId"])
+        for change in described["Changes"]
+    }
+
+
+def outputs_of(aws, stack: str) -> dict[str, str]:
+    [described] = aws("cloudformation").describe_stacks(StackName=stack)["Stacks"]
+    return {item["OutputKey"]: item["OutputValue"] for item in described.get("Outputs") or []}
+
+
+def resources_of(aws, stack: str) -> dict[str, str]:
+    summaries = aws("cloudformation").list_stack_resources(StackName=stack)
+    return {
+        item["LogicalResourceId"]: item["PhysicalResourceId"]
+        for item in summaries["StackResourceSummaries"]
+    }
+
+
+def position(events: list[tuple[str, str, str]], logical_id: str, status: str) -> int:
+    return [event[:2] for event in events].index((logical_id, status))
+
+
+# tests/golden/dev/api.yaml, trimmed: the renderer names the deployment after a hash of the methods.
+API = """
+Parameters:
+  ApiGatewayRoleArn:
+    Type: String
+Resources:
+  Api:
+    Type: AWS::ApiGateway::RestApi
+    Properties:
+      Name: NAME
+      EndpointConfiguration:
+        Types: [REGIONAL]
+  PipelinesResource:
+    Type: AWS::ApiGateway::Resource
+    Properties:
+      RestApiId: !Ref Api
+      ParentId: !GetAtt [Api, RootResourceId]
+      PathPart: pipelines
+  StartExecution:
+    Type: AWS::ApiGateway::Method
+    Properties:
+      RestApiId: !Ref Api
+      ResourceId: !Ref PipelinesResource
+      HttpMethod: POST
+      AuthorizationType: AWS_IAM
+      Integration:
+        Type: AWS
+        IntegrationHttpMethod: POST
+        Uri: !Sub arn:${AWS::Partition}:apigateway:${AWS::Region}:api.sagemaker:action/StartPipelineExecution
+        Credentials: !Ref ApiGatewayRoleArn
+      MethodResponses:
+        - StatusCode: '200'
+  DEPLOYMENT:
+    Type: AWS::ApiGateway::Deployment
+    DependsOn: [StartExecution]
+    Properties:
+      RestApiId: !Ref Api
+      Description: 'Models: MODELS'
+  Stage:
+    Type: AWS::ApiGateway::Stage
+    Properties:
+      RestApiId: !Ref Api
+      StageName: v1
+      DeploymentId: !Ref DEPLOYMENT
+Outputs:
+  ApiId:
+    Value: !Ref Api
+"""
+
+
+def api_template(name: str, deployment: str, models: str) -> str:
+    return (
+        API.replace("NAME", name).replace("DEPLOYMENT", deployment).replace("MODELS", models)
+    )
+
+
+def test_a_removed_resource_is_deleted_after_the_updates_that_stop_using_it(aws):
+    """A new deployment (new logical id) takes over the stage; the old one goes in the cleanup."""
+    stack = unique("api")
+    role = {"ApiGatewayRoleArn": ROLE_ARN}
+    old, new = "Deployment4c20f29e72ee7942", "Deployment9d1e0a7b3c5f2e18"
+    execute_change_set(aws, stack, "create", api_template(stack, old, "plants"), **role)
+    changes = execute_change_set(
+        aws, stack, "rename", api_template(stack, new, "plants, trees"), **role
+    )
+    assert changes == {("Add", new), ("Modify", "Stage"), ("Remove", old)}
+
+    assert status_of(aws, stack) == "UPDATE_COMPLETE"
+    api_id = outputs_of(aws, stack)["ApiId"]
+    deployments = aws("apigateway").get_deployments(restApiId=api_id)["items"]
+    assert [item["description"] for item in deployments] == ["Models: plants, trees"]
+    stage = aws("apigateway").get_stage(restApiId=api_id, stageName="v1")
+    assert stage["deploymentId"] == deployments[0]["id"] == resources_of(aws, stack)[new]
+    assert old not in resources_of(aws, stack)
+    events = events_of(aws, stack)
+    assert (
+        position(events, new, "CREATE_COMPLETE")
+        < position(events, "Stage", "UPDATE_COMPLETE")
+        < position(events, stack, "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS")
+        < position(events, old, "DELETE_COMPLETE")
+    )
+    assert events[-1][:2] == (stack, "UPDATE_COMPLETE")
+
+
+# tests/golden/{dev,prod}/endpoint-plants.yaml, trimmed: the endpoint exists once a package is approved.
+ENDPOINT = """
+Parameters:
+  ExecutionRoleArn:
+    Type: String
+  ModelPackageArn:
+    Type: String
+    Default: ''
+Conditions:
+  HasModelPackage: !Not
+    - !Equals
+      - !Ref ModelPackageArn
+      - ''
+Resources:
+  Model:
+    Type: AWS::SageMaker::Model
+    Condition: HasModelPackage
+    Properties:
+      ExecutionRoleArn: !Ref ExecutionRoleArn
+      PrimaryContainer:
+        ModelPackageName: !Ref ModelPackageArn
+      Tags:
+        - Key: owner
+          Value: OWNER
+  EndpointConfig:
+    Type: AWS::SageMaker::EndpointConfig
+    Condition: HasModelPackage
+    Properties:
+      ProductionVariants:
+        - VariantName: AllTraffic
+          ModelName: !GetAtt [Model, ModelName]
+          InstanceType: ml.m5.large
+          InitialInstanceCount: 1
+          InitialVariantWeight: 1
+      Tags:
+        - Key: owner
+          Value: OWNER
+  Endpoint:
+    Type: AWS::SageMaker::Endpoint
+    Condition: HasModelPackage
+    Properties:
+      EndpointName: NAME
+      EndpointConfigName: !GetAtt [EndpointConfig, EndpointConfigName]
+      Tags:
+        - Key: owner
+          Value: OWNER
+  ScalableTarget:
+    Type: AWS::ApplicationAutoScaling::ScalableTarget
+    Condition: HasModelPackage
+    DependsOn: Endpoint
+    Properties:
+      ServiceNamespace: sagemaker
+      ResourceId: endpoint/NAME/variant/AllTraffic
+      ScalableDimension: sagemaker:variant:DesiredInstanceCount
+      MinCapacity: 2
+      MaxCapacity: 6
+  ScalingPolicy:
+    Type: AWS::ApplicationAutoScaling::ScalingPolicy
+    Condition: HasModelPackage
+    Properties:
+      PolicyName: NAME-invocations
+      PolicyType: TargetTrackingScaling
+      ScalingTargetId: !Ref ScalableTarget
+      TargetTrackingScalingPolicyConfiguration:
+        TargetValue: 1000
+        PredefinedMetricSpecification:
+          PredefinedMetricType: SageMakerVariantInvocationsPerInstance
+  ErrorsAlarm:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      AlarmName: NAME-5xx-errors
+      Namespace: AWS/SageMaker
+      MetricName: Invocation5XXErrors
+      Dimensions:
+        - Name: EndpointName
+          Value: NAME
+      Statistic: Sum
+      Period: 60
+      EvaluationPeriods: 5
+      Threshold: 5
+      ComparisonOperator: GreaterThanOrEqualToThreshold
+      Tags:
+        - Key: owner
+          Value: OWNER
+Outputs:
+  EndpointName:
+    Condition: HasModelPackage
+    Value: !GetAtt [Endpoint, EndpointName]
+  ServedModelPackageArn:
+    Value: !Ref ModelPackageArn
+"""
+CONDITIONAL = {"Model", "EndpointConfig", "Endpoint", "ScalableTarget", "ScalingPolicy"}
+PACKAGE = "arn:aws:sagemaker:us-east-1:123456789012:model-package/plants/1"
+
+
+def test_resources_whose_condition_is_false_are_absent_through_updates(aws):
+    stack = unique("endpoint")
+    template = ENDPOINT.replace("NAME", stack)
+    owner = lambda value: template.replace("OWNER", value)  # noqa: E731
+    role = {"ExecutionRoleArn": ROLE_ARN}
+
+    # No package: only the alarm exists, and only it appears in change sets.
+    assert execute_change_set(aws, stack, "create", owner("ml-platform"), **role) == {
+        ("Add", "ErrorsAlarm")
+    }
+    assert status_of(aws, stack) == "CREATE_COMPLETE"
+    assert set(resources_of(aws, stack)) == {"ErrorsAlarm"}
+
+    # A tag changes everywhere, the parameter stays empty: the update succeeds.
+    changes = execute_change_set(aws, stack, "retag", owner("ml-team"), ModelPackageArn="", **role)
+    assert changes == {("Modify", "ErrorsAlarm")}
+    assert status_of(aws, stack) == "UPDATE_COMPLETE"
+    assert outputs_of(aws, stack) == {"ServedModelPackageArn": ""}
+    alarm_arn = aws("cloudwatch").describe_alarms(AlarmNames=[f"{stack}-5xx-errors"])[
+        "MetricAlarms"
+    ][0]["AlarmArn"]
+    tags = aws("cloudwatch").list_tags_for_resource(ResourceARN=alarm_arn)["Tags"]
+    assert tags == [{"Key": "owner", "Value": "ml-team"}]
+
+    # A package is approved: the condition holds, the endpoint and its scaling appear.
+    changes = execute_change_set(
+        aws, stack, "serve", owner("ml-team"), ModelPackageArn=PACKAGE, **role
+    )
+    assert changes == {("Add", logical_id) for logical_id in CONDITIONAL}
+    assert status_of(aws, stack) == "UPDATE_COMPLETE"
+    assert set(resources_of(aws, stack)) == CONDITIONAL | {"ErrorsAlarm"}
+    assert outputs_of(aws, stack) == {"EndpointName": stack, "ServedModelPackageArn": PACKAGE}
+    sagemaker = aws("sagemaker")
+    endpoint = sagemaker.describe_endpoint(EndpointName=stack)
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    model = sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
+    assert model["PrimaryContainer"]["ModelPackageName"] == PACKAGE
+    targets = aws("application-autoscaling").describe_scalable_targets(
+        ServiceNamespace="sagemaker", ResourceIds=[f"endpoint/{stack}/variant/AllTraffic"]
+    )["ScalableTargets"]
+    assert len(targets) == 1
+
+    # The package is withdrawn: the conditional resources are deleted, dependents first.
+    changes = execute_change_set(aws, stack, "withdraw", owner("ml-team"), ModelPackageArn="", **role)
+    assert changes == {("Remove", logical_id) for logical_id in CONDITIONAL}
+    assert status_of(aws, stack) == "UPDATE_COMPLETE"
+    assert set(resources_of(aws, stack)) == {"ErrorsAlarm"}
+    assert outputs_of(aws, stack) == {"ServedModelPackageArn": ""}
+    with pytest.raises(ClientError):
+        sagemaker.describe_endpoint(EndpointName=stack)
+    with pytest.raises(ClientError):
+        sagemaker.describe_model(ModelName=model["ModelName"])
+    events = events_of(aws, stack)
+    deleted = [position(events, logical_id, "DELETE_COMPLETE") for logical_id in (
+        "ScalingPolicy", "ScalableTarget", "Endpoint", "EndpointConfig", "Model"
+    )]
+    assert deleted == sorted(deleted)
+    assert events[-1][:2] == (stack, "UPDATE_COMPLETE")
+
+
+def test_a_failed_update_keeps_what_it_would_remove_and_deletes_what_it_added(aws):
+    stack = unique("rollback-cleanup")
+    group = f"/removed/{stack}"
+    logs = {"Type": "AWS::Logs::LogGroup", "Properties": {"LogGroupName": group}}
+    before = json.loads(model_template(stack, "image:1"))
+    before["Resources"]["Logs"] = logs
+    # The update adds a topic, drops the log group and replaces a custom-named model, which fails.
+    after = json.loads(model_template(stack, "image:2"))
+    after["Resources"]["Topic"] = {"Type": "AWS::SNS::Topic"}
+    cloudformation = aws("cloudformation")
+    cloudformation.create_stack(StackName=stack, TemplateBody=json.dumps(before))
+    cloudformation.update_stack(StackName=stack, TemplateBody=json.dumps(after))
+
+    assert status_of(aws, stack) == "UPDATE_ROLLBACK_COMPLETE"
+    assert set(resources_of(aws, stack)) == {"Model", "Logs"}
+    groups = aws("logs").describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+    assert [item["logGroupName"] for item in groups] == [group]
+    events = events_of(aws, stack)
+    assert ("Logs", "DELETE_COMPLETE") not in [event[:2] for event in events]
+    assert (
+        position(events, "Topic", "CREATE_COMPLETE")
+        < position(events, stack, "UPDATE_ROLLBACK_IN_PROGRESS")
+        < position(events, stack, "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS")
+        < position(events, "Topic", "DELETE_COMPLETE")
+    )
+    topics = [item["TopicArn"] for item in aws("sns").list_topics()["Topics"]]
+    assert not [arn for arn in topics if f":{stack}-Topic-" in arn]
+
+
+def test_a_resource_that_fails_to_delete_in_the_cleanup_leaves_the_stack(aws):
+    """As on AWS: the update completes, the resource's DELETE_FAILED event tells, the bucket stays."""
+    stack = unique("cleanup-fails")
+    bucket = unique("kept-bucket")
+    topic = {"Type": "AWS::SNS::Topic"}
+    cloudformation = aws("cloudformation")
+    cloudformation.create_stack(
+        StackName=stack,
+        TemplateBody=json.dumps(
+            {
+                "Resources": {
+                    "Topic": topic,
+                    "Bucket": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": bucket}},
+                }
+            }
+        ),
+    )
+    aws("s3").put_object(Bucket=bucket, Key="model.tar.gz", Body=b"weights")
+    cloudformation.update_stack(
+        StackName=stack, TemplateBody=json.dumps({"Resources": {"Topic": topic}})
+    )
+    assert status_of(aws, stack) == "UPDATE_COMPLETE"
+    assert set(resources_of(aws, stack)) == {"Topic"}
+    assert ("Bucket", "DELETE_FAILED") in [event[:2] for event in events_of(aws, stack)]
+    aws("s3").head_bucket(Bucket=bucket)
+    aws("s3").delete_object(Bucket=bucket, Key="model.tar.gz")
+    aws("s3").delete_bucket(Bucket=bucket)
