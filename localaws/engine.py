@@ -5,11 +5,17 @@ starts); resource events themselves are recorded by the handlers (handlers/base.
 
 - Short-form YAML. `!GetAtt [Resource, Attribute]` (the list form) is read as CloudFormation reads
   it; moto turned it into a server error.
+- An update in CloudFormation's order, with conditions (`_update_resources` replaces moto's
+  ResourceMap.update). moto deleted removed resources first (a Stage still pointing at a renamed
+  Deployment made that fail) and ignored `Condition` after creation. Here new resources are created,
+  changed ones updated, and removed ones (or those whose condition became false) deleted last,
+  dependents first, in an UPDATE_COMPLETE_CLEANUP_IN_PROGRESS phase; a resource whose condition is
+  false is left alone. Change sets list the same changes, and ListStackResources only what exists.
 - Dependents follow a change. moto picks the resources an update modifies by comparing each
   resource's *template text* (and `Ref`s to changed parameters); CloudFormation compares *resolved*
   properties. So in moto a resource that refers to a replaced one (an endpoint config naming a model
   through `!GetAtt`) or to a parameter through `!Sub` keeps the old value. `settle` re-resolves every
-  resource our handlers own after moto's update and updates (or replaces) the ones that changed.
+  resource our handlers own after the updates and updates (or replaces) the ones that changed.
 - A failed resource fails the stack, not the API call. moto lets a resource's error escape from
   CreateStack/UpdateStack/ExecuteChangeSet/DeleteStack and leaves the stack IN_PROGRESS (or, on
   delete, forgets it). Here, when a handler reported a *_FAILED event, the stack rolls back and ends
@@ -21,9 +27,9 @@ starts); resource events themselves are recorded by the handlers (handlers/base.
 - Change sets. CreateChangeSet without ChangeSetType means UPDATE, as on AWS (moto took CREATE and
   started a second stack of the same name); a CREATE change set for an existing stack is refused.
   A change set also lists resources whose parameters changed, with their physical id and, for our
-  types, whether the change replaces them. After ExecuteChangeSet, moto left the stack's outputs
-  (and exports) as they were before (none, for a stack created by a change set); here they are
-  recomputed.
+  types, whether the change replaces them; resources whose condition is false are not listed.
+  After ExecuteChangeSet, moto left the stack's outputs (and exports) as they were before (none,
+  for a stack created by a change set); here they are recomputed.
 
 Template-level errors (a missing parameter, an unknown GetAtt attribute) still fail the API call
 synchronously, which is also what CloudFormation does.
@@ -50,8 +56,9 @@ from moto.cloudformation.models import (
     cloudformation_backends,
 )
 from moto.cloudformation.responses import CloudFormationResponse
+from moto.core.common_models import CloudFormationModel
 
-from .handlers.base import STACKS_BEING_DELETED, ResourceHandler, reason_of
+from .handlers.base import STACKS_BEING_DELETED, ResourceHandler, logger, reason_of
 
 _installed = False
 
@@ -70,6 +77,7 @@ def install() -> None:
     _wrap(CloudFormationBackend, "create_change_set", _create_change_set)
     _wrap(CloudFormationResponse, "create_change_set", _default_change_set_type)
     _wrap(ChangeSet, "diff", _change_set_diff)
+    Stack.stack_resources = property(stack_resources)
     for module in (cloudformation_models, cloudformation_responses):
         module.yaml_tag_constructor = yaml_tag_constructor
     # The no-change check moves into _update_stack (UpdateStack) and moto's backend (CreateChangeSet).
@@ -105,17 +113,95 @@ def _wrap(owner: type, name: str, replacement: Callable[..., Any]) -> None:
     setattr(owner, name, wrapper)
 
 
-# --- dependents follow a change --------------------------------------------------------------------
+# --- updates: CloudFormation's order, conditions, dependents follow a change ---------------------
 
 
 def _update_resources(
     original, resource_map: parsing.ResourceMap, template, parameters=None
 ) -> None:
-    original(resource_map, template, parameters)
-    settle(resource_map)
+    """Replaces moto's ResourceMap.update (which also applies a CREATE change set); `original` is
+    not called.
+
+    moto deleted removed resources *first*, so a Stage still pointing at a Deployment that the update
+    replaces by one with a new logical id failed the update (StageStillActive). And it ignored
+    `Condition`: it updated resources whose condition is false (failing on their `Fn::GetAtt` to one
+    another) and never created or deleted a resource whose condition changed. Here, as on AWS:
+    resources present in the new template (no condition, or a true one) are created and updated;
+    then, in the cleanup phase, those no longer present are deleted, dependents first.
+    """
+    old = resource_map._resource_json_map
+    existing = {name for name in old if is_resource(resource_map._parsed_resources.get(name))}
+    # moto's rule for what to update: its template text, or a parameter it refers to, changed.
+    modified = resource_map.build_resource_diff(template, parameters)["Modify"]
+    resource_map._template = template
+    if parameters:
+        resource_map.input_parameters = parameters
+    resource_map.load_mapping()
+    resource_map.load_parameters()
+    resource_map.load_conditions()
+    resource_map._resource_json_map = template["Resources"]
+    wanted = present(template["Resources"], resource_map.lazy_condition_map)
+    for name in resource_map._ResourceMap__get_resources_in_dependency_order():
+        if name in wanted and name not in existing:
+            _ = resource_map[name]  # the lazy map creates it (and first what it refers to)
+    update_all(resource_map, [name for name in modified if name in wanted and name in existing])
+    settle(resource_map, wanted)
+    clean_up(resource_map, old, [name for name in old if name in existing and name not in wanted])
 
 
-def settle(resource_map: parsing.ResourceMap) -> None:
+def stack_resources(stack: Stack) -> list[Any]:
+    """What ListStackResources and DescribeStackResources list: the resources that exist. (moto went
+    through its lazy map, listing an empty entry for each resource whose condition is false.)"""
+    resource_map = stack.resource_map
+    resources = map(resource_map._parsed_resources.get, resource_map._resource_json_map)
+    return [resource for resource in resources if is_resource(resource)]
+
+
+def present(resources: dict[str, Any], conditions: dict[str, Any]) -> set[str]:
+    """The resources a template has: those without a `Condition`, or whose condition is true."""
+    return {
+        name
+        for name, body in resources.items()
+        if not body.get("Condition") or conditions[body["Condition"]]
+    }
+
+
+def is_resource(value: Any) -> bool:
+    # The lazy map also holds parameters, pseudo parameters and mappings, by name.
+    return isinstance(value, CloudFormationModel)
+
+
+def update_all(resource_map: parsing.ResourceMap, names: list[str]) -> None:
+    """moto's update loop: an update that fails is tried again after the others (it may wait on
+    one of them), in up to four passes."""
+    error: Exception | None = None
+    for _ in range(parsing.MAX_UPDATE_ATTEMPTS - 1):
+        for name in list(names):
+            try:
+                updated = update_one(resource_map, name)
+            except Exception as failure:
+                error = failure
+                continue
+            names.remove(name)
+            if updated is not None:
+                resource_map._parsed_resources[name] = updated
+        if not names:
+            return
+    assert error is not None
+    raise error
+
+
+def update_one(resource_map: parsing.ResourceMap, name: str) -> Any:
+    return parsing.parse_and_update_resource(
+        name,
+        resource_map._resource_json_map[name],
+        resource_map,
+        account_id=resource_map._account_id,
+        region_name=resource_map._region_name,
+    )
+
+
+def settle(resource_map: parsing.ResourceMap, wanted: set[str]) -> None:
     """Updates each of our resources whose resolved properties differ from those last applied.
 
     Repeats until nothing changes: each pass moves a change one step down a chain of references.
@@ -126,25 +212,66 @@ def settle(resource_map: parsing.ResourceMap) -> None:
             logical_id
             for logical_id, resource in list(resources.items())
             if isinstance(resource, ResourceHandler)
-            and logical_id in resource_map._resource_json_map
+            and logical_id in wanted
             and resolved_properties(resource_map, logical_id) != resource.properties
         ]
         if not stale:
             return
         for logical_id in stale:
-            resources[logical_id] = parsing.parse_and_update_resource(
-                logical_id,
-                resource_map._resource_json_map[logical_id],
-                resource_map,
-                account_id=resource_map._account_id,
-                region_name=resource_map._region_name,
-            )
+            resources[logical_id] = update_one(resource_map, logical_id)
     raise RuntimeError("localaws: the stack update did not settle (a reference cycle?)")
 
 
 def resolved_properties(resource_map: parsing.ResourceMap, logical_id: str) -> Any:
     resource_json = resource_map._resource_json_map[logical_id]
     return parsing.clean_json(copy.deepcopy(resource_json.get("Properties") or {}), resource_map)
+
+
+def clean_up(resource_map: parsing.ResourceMap, old: dict[str, Any], names: list[str]) -> None:
+    """Deletes the resources an update dropped, after everything else, dependents first.
+
+    As on AWS, a resource that fails to delete does not fail the update: it leaves the stack, and
+    its DELETE_FAILED event says why.
+    """
+    if not names:
+        return
+    backend = cloudformation_backends[resource_map._account_id][resource_map._region_name]
+    stack = backend.stacks.get(resource_map.stack_id)
+    if stack is not None:
+        stack_events = [
+            event.resource_status
+            for event in stack.events
+            if event.resource_type == "AWS::CloudFormation::Stack"
+        ]
+        rolling_back = stack_events[-1:] == ["UPDATE_ROLLBACK_IN_PROGRESS"]
+        stack._add_stack_event(
+            "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS"
+            if rolling_back
+            else "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS"
+        )
+    for name in dependents_first(names, old):
+        resource = resource_map._parsed_resources.pop(name)
+        try:
+            resource_map._delete_resource(resource, old[name])
+        except Exception as error:
+            logger.warning("localaws: could not delete %s during cleanup: %s", name, error)
+
+
+def dependents_first(names: list[str], resources: dict[str, Any]) -> list[str]:
+    """`names` ordered so that no resource comes after one it refers to (or `DependsOn`)."""
+    needs = {}
+    for name in names:
+        depends_on = resources[name].get("DependsOn") or []
+        depends_on = [depends_on] if isinstance(depends_on, str) else depends_on
+        needs[name] = (references(resources[name]) | set(depends_on)) & set(names)
+    ordered: list[str] = []
+    while needs:
+        needed = set().union(*needs.values())
+        free = [name for name in needs if name not in needed] or list(needs)  # or a cycle
+        for name in free:
+            ordered.append(name)
+            del needs[name]
+    return ordered
 
 
 # --- a failed resource fails the stack -------------------------------------------------------------
@@ -321,13 +448,15 @@ def _execute_change_set(original, backend: CloudFormationBackend, change_set_nam
 
 
 def _change_set_diff(original, change_set: ChangeSet) -> list[Change]:
-    """moto's changes, plus resources whose parameters changed, with Replacement and physical ids.
+    """Replaces moto's diff (`original` is not called): what ExecuteChangeSet will do, with
+    Replacement and physical ids.
 
-    moto lists a resource as Modify only when its template text changed; CloudFormation also when a
-    parameter it uses (through Ref or Fn::Sub) changed. Resources that only refer to a changed
-    resource are not listed (CloudFormation lists them when it knows the referenced value changes).
+    moto compared template text only: it listed resources whose condition is false (as Add or
+    Modify) and missed those whose condition changes; and it listed a resource as Modify only when
+    its text changed, where CloudFormation also lists it when a parameter it uses (through Ref or
+    Fn::Sub) changed. Resources that only refer to a changed resource are not listed (CloudFormation
+    lists them when it knows the referenced value changes).
     """
-    changes = original(change_set)
     resource_map = change_set.stack.resource_map
     old_resources = resource_map._resource_json_map
     new_resources = (change_set.template_dict or {}).get("Resources") or {}
@@ -337,11 +466,22 @@ def _change_set_diff(original, change_set: ChangeSet) -> list[Change]:
         for name, value in parameters.items()
         if resource_map.input_parameters.get(name) != value
     }
-    listed = {change.logical_resource_id for change in changes}
+    was = present(old_resources, resource_map.lazy_condition_map)
+    will_be = present(new_resources, conditions_of(change_set))
+    changes = []
     for logical_id, resource_json in new_resources.items():
-        if logical_id in old_resources and logical_id not in listed:
-            if references(resource_json.get("Properties")) & changed_parameters:
-                changes.append(Change("Modify", logical_id, resource_json["Type"]))
+        if logical_id not in will_be:
+            continue
+        if logical_id not in was:
+            changes.append(Change("Add", logical_id, resource_json["Type"]))
+        elif resource_json != old_resources[logical_id] or (
+            references(resource_json.get("Properties")) & changed_parameters
+        ):
+            changes.append(Change("Modify", logical_id, resource_json["Type"]))
+    for logical_id, resource_json in old_resources.items():
+        if logical_id in was and logical_id not in will_be:
+            changes.append(Change("Remove", logical_id, resource_json["Type"]))
+    changes.sort(key=lambda change: ("Add", "Modify", "Remove").index(change.action))
     for change in changes:
         current = resource_map._parsed_resources.get(change.logical_resource_id)
         if change.action in ("Modify", "Remove") and hasattr(current, "physical_resource_id"):
@@ -357,13 +497,35 @@ def _change_set_diff(original, change_set: ChangeSet) -> list[Change]:
     return changes
 
 
+def conditions_of(change_set: ChangeSet) -> dict[str, Any]:
+    """The conditions of a change set's template, evaluated with the parameters its execution will
+    use (a template error, such as a missing parameter, fails CreateChangeSet, as on AWS)."""
+    stack = change_set.stack
+    scratch = parsing.ResourceMap(
+        stack.stack_id,
+        stack.name,
+        change_set.parameters or stack.resource_map.input_parameters,
+        {},
+        region_name=stack.region_name,
+        account_id=stack.account_id,
+        template=change_set.template_dict,
+        cross_stack_resources=stack.cross_stack_resources,
+    )
+    scratch.load_mapping()
+    scratch.load_parameters()
+    scratch.load_conditions()
+    return scratch.lazy_condition_map
+
+
 def references(value: Any) -> set[str]:
-    """Names a template fragment refers to: `Ref` targets and `${Name}` in Fn::Sub strings."""
+    """Names a template fragment refers to: `Ref` and `Fn::GetAtt` targets, `${Name}` in Fn::Sub."""
     found: set[str] = set()
     if isinstance(value, dict):
         for key, item in value.items():
             if key == "Ref" and isinstance(item, str):
                 found.add(item)
+            elif key == "Fn::GetAtt":
+                found.add((item[0] if isinstance(item, list) else str(item)).split(".")[0])
             elif key == "Fn::Sub":
                 text = item[0] if isinstance(item, list) else item
                 if isinstance(text, str):

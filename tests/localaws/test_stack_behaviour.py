@@ -304,12 +304,12 @@ def test_an_update_change_set_says_whether_a_change_replaces(aws, image, tag, re
     assert names.count(stack) == 1
 
 
-# --- updates in CloudFormation's order, and conditions (shapes from tests/golden/dev) ----------------
+# --- updates in CloudFormation's order, and conditions (shapes from tests/golden) ------------------
 
 
 def execute_change_set(aws, stack: str, name: str, template: str, **parameters: str):
-    """Creates an UPDATE change set as mlops-infra does (every parameter passed), executes it and
-    returns its changes as {(action, logical id)}."""
+    """Creates a change set as mlops-infra does (a CREATE one when named "create", else UPDATE; the
+    parameters given, by value), executes it and returns its changes as {(action, logical id)}."""
     cloudformation = aws("cloudformation")
     cloudformation.create_change_set(
         StackName=stack,
@@ -565,7 +565,9 @@ def test_resources_whose_condition_is_false_are_absent_through_updates(aws):
     assert len(targets) == 1
 
     # The package is withdrawn: the conditional resources are deleted, dependents first.
-    changes = execute_change_set(aws, stack, "withdraw", owner("ml-team"), ModelPackageArn="", **role)
+    changes = execute_change_set(
+        aws, stack, "withdraw", owner("ml-team"), ModelPackageArn="", **role
+    )
     assert changes == {("Remove", logical_id) for logical_id in CONDITIONAL}
     assert status_of(aws, stack) == "UPDATE_COMPLETE"
     assert set(resources_of(aws, stack)) == {"ErrorsAlarm"}
@@ -575,10 +577,10 @@ def test_resources_whose_condition_is_false_are_absent_through_updates(aws):
     with pytest.raises(ClientError):
         sagemaker.describe_model(ModelName=model["ModelName"])
     events = events_of(aws, stack)
-    deleted = [position(events, logical_id, "DELETE_COMPLETE") for logical_id in (
-        "ScalingPolicy", "ScalableTarget", "Endpoint", "EndpointConfig", "Model"
-    )]
+    dependents_first = ["ScalingPolicy", "ScalableTarget", "Endpoint", "EndpointConfig", "Model"]
+    deleted = [position(events, logical_id, "DELETE_COMPLETE") for logical_id in dependents_first]
     assert deleted == sorted(deleted)
+    assert position(events, stack, "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS") < min(deleted)
     assert events[-1][:2] == (stack, "UPDATE_COMPLETE")
 
 
