@@ -117,6 +117,39 @@ fn staging_applies_plans_clean_changes_and_is_destroyed() {
     let clean = run(&["plan", "staging", "--detailed-exitcode"]);
     assert_eq!(clean.code, 0, "{}", clean.stdout);
 
+    // A new child model: its stacks are created, the shared stacks that list models update
+    // (the API's deployment is replaced under its stage), and the result plans clean.
+    edit(
+        dir,
+        "environments/staging.yaml",
+        "routes: [trees, flowers, grasses]",
+        "routes: [trees, flowers, grasses, shrubs]",
+    );
+    edit(
+        dir,
+        "environments/staging.yaml",
+        "models:\n",
+        "models:\n  - name: shrubs\n    parent: plants\n    subgroup: shrubs\n    num_classes: 12\n",
+    );
+    let grown = run(&["apply", "staging", "--yes"]);
+    assert_eq!(grown.code, 0, "apply a new child:\n{}", grown.stderr);
+    let grown_summary = summary(&grown.stderr);
+    for created in ["pipeline-shrubs", "endpoint-shrubs"] {
+        assert!(
+            grown_summary.contains(&format!("mlops-images-staging-{created}")),
+            "{grown_summary}"
+        );
+    }
+    assert!(
+        grown_summary
+            .lines()
+            .any(|line| line.contains("mlops-images-staging-api ")
+                && line.contains("done (UPDATE_COMPLETE)")),
+        "{grown_summary}"
+    );
+    let clean = run(&["plan", "staging", "--detailed-exitcode"]);
+    assert_eq!(clean.code, 0, "{}", clean.stdout);
+
     // Protected: a bucket rename replaces a data-bearing resource and is refused.
     edit(
         dir,
@@ -170,7 +203,7 @@ fn staging_applies_plans_clean_changes_and_is_destroyed() {
     let status = run(&["status", "staging"]);
     assert_eq!(
         status.stdout.matches("NOT_DEPLOYED").count(),
-        14,
+        16,
         "{}",
         status.stdout
     );
