@@ -412,3 +412,31 @@ async fn throttling_is_retried() {
     assert_eq!(run.status, ExitStatus::Success, "{}", run.stderr);
     assert!(run.stdout.contains("\"outcome\":\"applied\""));
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn recreating_a_failed_stack_needs_confirmation() {
+    let fake = FakeCloudFormation::new();
+    fake.fail_next_execute(
+        "mlops-images-staging-storage",
+        "DataKey",
+        "KMS limit exceeded",
+    );
+    assert_eq!(
+        apply(&fake, &repo(), "staging", |_| {}).await.status,
+        ExitStatus::Failure
+    );
+    let unconfirmed = apply(&fake, &repo(), "staging", |args| args.yes = false).await;
+    assert_eq!(unconfirmed.status, ExitStatus::Failure);
+    assert!(
+        unconfirmed.stderr.contains("delete and create again mlops-images-staging-storage (their first create failed) and nobody can confirm here"),
+        "{}",
+        unconfirmed.stderr
+    );
+    assert_eq!(
+        fake.stack("mlops-images-staging-storage")
+            .expect("kept")
+            .status
+            .as_str(),
+        "ROLLBACK_COMPLETE"
+    );
+}

@@ -390,11 +390,26 @@ pub async fn apply<C: CloudFormation>(
         let _ = writeln!(output.err, "nothing to apply");
         return ExitStatus::Success;
     }
-    if plan.protected && !args.yes {
-        let question = format!(
+    let recreated: Vec<&str> = plan
+        .stacks
+        .iter()
+        .filter(|stack| stack.action == plan::StackAction::Recreate)
+        .map(|stack| stack.name.as_str())
+        .collect();
+    let question = if plan.protected {
+        Some(format!(
             "apply these changes to protected environment `{}`? type yes: ",
             plan.environment
-        );
+        ))
+    } else if !recreated.is_empty() {
+        Some(format!(
+            "delete and create again {} (their first create failed)? type yes: ",
+            recreated.join(", ")
+        ))
+    } else {
+        None
+    };
+    if let Some(question) = question.filter(|_| !args.yes) {
         match context.confirm {
             Some(confirm) if confirm(&question) => {}
             Some(_) => {
@@ -404,8 +419,8 @@ pub async fn apply<C: CloudFormation>(
             None => {
                 return output.fail(&[Error::Usage {
                     message: format!(
-                        "`{}` is protected and nobody can confirm here",
-                        plan.environment
+                        "{} and nobody can confirm here",
+                        question.trim_end_matches("? type yes: ")
                     ),
                     hint: Some("review the plan above, then pass --yes".into()),
                 }]);
