@@ -17,9 +17,10 @@ def main(argv: list[str] | None = None) -> None:
     from moto.server import main as moto_main
 
     import localaws.handlers  # noqa: F401  (registers the handlers)
-    from localaws import engine
+    from localaws import bucket_policies, engine
 
     engine.install()
+    bucket_policies.install()
     moto_main(sys.argv[1:] if argv is None else argv)
 
 

@@ -640,3 +640,44 @@ def test_a_resource_that_fails_to_delete_in_the_cleanup_leaves_the_stack(aws):
     aws("s3").head_bucket(Bucket=bucket)
     aws("s3").delete_object(Bucket=bucket, Key="model.tar.gz")
     aws("s3").delete_bucket(Bucket=bucket)
+
+
+def test_a_tls_only_bucket_policy_lets_sdk_uploads_through(aws):
+    """The platform's buckets deny `aws:SecureTransport: false`; SDK uploads (TLS on AWS) pass."""
+    template = {
+        "Resources": {
+            "Bucket": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "tls-only-uploads"}},
+            "Policy": {
+                "Type": "AWS::S3::BucketPolicy",
+                "Properties": {
+                    "Bucket": {"Ref": "Bucket"},
+                    "PolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Sid": "DenyInsecureTransport",
+                                "Effect": "Deny",
+                                "Principal": {"AWS": "*"},
+                                "Action": "s3:*",
+                                "Resource": ["arn:aws:s3:::tls-only-uploads", "arn:aws:s3:::tls-only-uploads/*"],
+                                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                            },
+                            {
+                                "Sid": "DenyDeletes",
+                                "Effect": "Deny",
+                                "Principal": {"AWS": "*"},
+                                "Action": "s3:DeleteObject",
+                                "Resource": "arn:aws:s3:::tls-only-uploads/*",
+                            },
+                        ],
+                    },
+                },
+            },
+        }
+    }
+    aws("cloudformation").create_stack(StackName=unique("tls-only"), TemplateBody=json.dumps(template))
+    s3 = aws("s3")
+    s3.put_object(Bucket="tls-only-uploads", Key="templates/a.yaml", Body=b"Resources: {}")
+    assert s3.get_object(Bucket="tls-only-uploads", Key="templates/a.yaml")["Body"].read() == b"Resources: {}"
+    with pytest.raises(ClientError):
+        s3.delete_object(Bucket="tls-only-uploads", Key="templates/a.yaml")
