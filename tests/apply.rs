@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{project_copy, repo};
+use common::{edit, project_copy, repo};
 use mlops_infra::apply::{Interrupt, Polling};
 use mlops_infra::aws::fake::FakeCloudFormation;
 use mlops_infra::cli::{ApplyArgs, PlanArgs, PlanFormat};
@@ -130,13 +130,6 @@ fn summary_line<'a>(run: &'a Run, stack: &str) -> &'a str {
         .lines()
         .find(|line| line.trim_start().starts_with(stack))
         .unwrap_or_default()
-}
-
-fn edit(project: &Path, file: &str, from: &str, to: &str) {
-    let path = project.join(file);
-    let text = std::fs::read_to_string(&path).expect("read");
-    assert!(text.contains(from), "{file} lacks `{from}`");
-    std::fs::write(&path, text.replacen(from, to, 1)).expect("write");
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -4,17 +4,10 @@
 
 mod common;
 
-use common::{LocalAws, project_copy, run_with};
+use common::{LocalAws, edit, project_copy, run_with};
 
 const ACCOUNT: &str = "222222222222";
 const REGION: &str = "eu-west-1";
-
-fn edit(project: &std::path::Path, file: &str, from: &str, to: &str) {
-    let path = project.join(file);
-    let text = std::fs::read_to_string(&path).expect("read");
-    assert!(text.contains(from), "{file} lacks `{from}`");
-    std::fs::write(&path, text.replacen(from, to, 1)).expect("write");
-}
 
 /// The closing summary of an apply: one line per stack.
 fn summary(stderr: &str) -> &str {

@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::{project_copy, repo};
+use common::{edit, project_copy, repo};
 use mlops_infra::aws::{DeployedStack, StackStatus};
 use mlops_infra::plan::{Deployed, Plan, Replacement, ResourceAction, StackAction, plan};
 use mlops_infra::render::{RenderedStack, render};
@@ -78,13 +78,6 @@ fn stack_tags() -> BTreeMap<String, String> {
     .into_iter()
     .map(|(key, value)| (key.to_string(), value.to_string()))
     .collect()
-}
-
-fn edit(project: &Path, file: &str, from: &str, to: &str) {
-    let path = project.join(file);
-    let text = std::fs::read_to_string(&path).expect("read");
-    assert!(text.contains(from), "{file} lacks `{from}`");
-    std::fs::write(&path, text.replacen(from, to, 1)).expect("write");
 }
 
 /// Deployed: an older staging (another data bucket name, smaller training instances, a role

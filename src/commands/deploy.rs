@@ -465,6 +465,21 @@ pub async fn apply<C: CloudFormation>(
     }
 }
 
+/// Loads and checks an environment, then reads what of it is deployed.
+async fn read<C: CloudFormation>(
+    client: &C,
+    project_dir: &Path,
+    name: &str,
+    output: &mut Output<'_>,
+    context: &Context<'_>,
+) -> Result<(Environment, Vec<RenderedStack>, plan::Deployed), ExitStatus> {
+    let (environment, rendered) = prepare(project_dir, name, output)?;
+    match state::read(client, &rendered, context.polling).await {
+        Ok(deployed) => Ok((environment, rendered, deployed)),
+        Err(error) => Err(output.fail(&[aws_error("cannot read the deployed stacks", error)])),
+    }
+}
+
 pub async fn status<C: CloudFormation>(
     client: &C,
     project_dir: &Path,
@@ -472,14 +487,11 @@ pub async fn status<C: CloudFormation>(
     output: &mut Output<'_>,
     context: &Context<'_>,
 ) -> ExitStatus {
-    let (_, rendered) = match prepare(project_dir, &args.environment, output) {
-        Ok(prepared) => prepared,
-        Err(status) => return status,
-    };
-    let deployed = match state::read(client, &rendered, context.polling).await {
-        Ok(deployed) => deployed,
-        Err(error) => return output.fail(&[aws_error("cannot read the deployed stacks", error)]),
-    };
+    let (_, rendered, deployed) =
+        match read(client, project_dir, &args.environment, output, context).await {
+            Ok(read) => read,
+            Err(status) => return status,
+        };
     for stack in &rendered {
         let (status, updated) = match deployed.stacks.get(&stack.spec.name) {
             Some(current) => (
@@ -504,14 +516,11 @@ pub async fn outputs<C: CloudFormation>(
     output: &mut Output<'_>,
     context: &Context<'_>,
 ) -> ExitStatus {
-    let (_, rendered) = match prepare(project_dir, &args.environment, output) {
-        Ok(prepared) => prepared,
-        Err(status) => return status,
-    };
-    let deployed = match state::read(client, &rendered, context.polling).await {
-        Ok(deployed) => deployed,
-        Err(error) => return output.fail(&[aws_error("cannot read the deployed stacks", error)]),
-    };
+    let (_, rendered, deployed) =
+        match read(client, project_dir, &args.environment, output, context).await {
+            Ok(read) => read,
+            Err(status) => return status,
+        };
     let all: BTreeMap<&str, &BTreeMap<String, String>> = rendered
         .iter()
         .filter_map(|stack| {

@@ -61,6 +61,14 @@ pub fn project_copy() -> tempfile::TempDir {
     dir
 }
 
+/// Replaces the first `from` in a project file with `to`; the file must contain it.
+pub fn edit(project: &Path, file: &str, from: &str, to: &str) {
+    let path = project.join(file);
+    let text = std::fs::read_to_string(&path).expect("read");
+    assert!(text.contains(from), "{file} lacks `{from}`");
+    std::fs::write(&path, text.replacen(from, to, 1)).expect("write");
+}
+
 pub const ENVIRONMENTS: [&str; 3] = ["dev", "staging", "prod"];
 
 /// A local AWS started through `scripts/local-aws` in its own state folder, stopped on drop.
