@@ -433,3 +433,40 @@ async fn recreating_a_failed_stack_needs_confirmation() {
         "ROLLBACK_COMPLETE"
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn templates_over_the_inline_limit_are_uploaded_first() {
+    let fake = FakeCloudFormation::new();
+    let project = project_copy();
+    let count = 50;
+    let routes: Vec<String> = (0..count).map(|index| format!("group{index}")).collect();
+    let children: String = routes
+        .iter()
+        .map(|route| format!("  - name: {route}\n    parent: plants\n    subgroup: {route}\n    num_classes: 10\n"))
+        .collect();
+    std::fs::write(
+        project.path().join("environments/staging.yaml"),
+        format!("extends: _common\naccount_id: \"222222222222\"\nmodels:\n  - name: plants\n    routes: [{}]\n{children}", routes.join(", ")),
+    )
+    .expect("write");
+    let run = apply(&fake, project.path(), "staging", |_| {}).await;
+    assert_eq!(run.status, ExitStatus::Success, "{}", run.stderr);
+    let note = run
+        .stderr
+        .lines()
+        .find(|line| line.contains("uploaded to"))
+        .expect("an upload note");
+    let url = note.rsplit(' ').next().expect("url");
+    let body = fake.uploaded(url).expect("the template was uploaded");
+    assert!(body.len() > 51_200, "{} bytes", body.len());
+    assert!(
+        url.contains("mlops-images-staging-artifacts-222222222222"),
+        "{url}"
+    );
+    assert_eq!(
+        fake.stack("mlops-images-staging-api")
+            .expect("api")
+            .template_body,
+        body
+    );
+}
