@@ -15,7 +15,7 @@ use crate::aws::{
     AwsError, AwsResult, ChangeSetKind, ChangeSetRequest, ChangeSetStatus, CloudFormation,
     StackEvent, TemplateSource,
 };
-use crate::plan::{DATA_BEARING, Plan, Replacement, ResourceAction, StackAction, StackPlan};
+use crate::plan::{DATA_BEARING, Plan, ResourceAction, StackAction, StackPlan};
 use crate::validate::MAX_INLINE_BODY;
 
 /// Change sets this tool creates start with this, so leftovers can be recognised and removed.
@@ -690,12 +690,4 @@ where
             result => return result,
         }
     }
-}
-
-/// Whether any resource of the plan would be replaced (for summaries).
-pub fn replaces_anything(plan: &Plan) -> bool {
-    plan.stacks
-        .iter()
-        .flat_map(|stack| &stack.resources)
-        .any(|resource| resource.replacement == Replacement::Yes)
 }
