@@ -605,7 +605,8 @@ async fn remove_leftover_change_sets<C: CloudFormation>(
     Ok(())
 }
 
-async fn delete_and_wait<C: CloudFormation>(
+/// Deletes a stack and waits until it is gone (or failed to go, or the wait was stopped).
+pub async fn delete_and_wait<C: CloudFormation>(
     client: &C,
     stack: &str,
     polling: Polling,

@@ -65,17 +65,10 @@ pub fn pipeline_asset(
     definition: &str,
     limit: usize,
 ) -> Option<Asset> {
-    (definition.len() > limit).then(|| {
-        let hash = definition
-            .bytes()
-            .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-                (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-            });
-        Asset {
-            bucket: bucket.to_string(),
-            key: format!("pipelines/{pipeline}/{hash:016x}.json"),
-            body: definition.to_string(),
-        }
+    (definition.len() > limit).then(|| Asset {
+        bucket: bucket.to_string(),
+        key: format!("pipelines/{pipeline}/{}.json", hash(definition)),
+        body: definition.to_string(),
     })
 }
 
@@ -310,7 +303,12 @@ fn json(value: Value, _: Kwargs, _: &State) -> TeraResult<String> {
 /// A short, stable hash of a string (64-bit FNV-1a, hex), for logical IDs that must change
 /// when what they stand for changes (an API deployment per set of methods).
 fn fingerprint(value: &str, _: Kwargs, _: &State) -> String {
-    let hash = value.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+    hash(value)
+}
+
+/// 64-bit FNV-1a of `text`, as 16 hex digits.
+fn hash(text: &str) -> String {
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
     });
     format!("{hash:016x}")

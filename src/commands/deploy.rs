@@ -635,12 +635,11 @@ pub async fn destroy<C: CloudFormation>(
                 .set_termination_protection(&stack.spec.name, false)
                 .await;
         }
-        let result = apply::retry(context.polling, || client.delete_stack(&stack.spec.name)).await;
-        let outcome = match result {
-            Err(error) => Err(error.to_string()),
-            Ok(()) => wait_deleted(client, &stack.spec.name, context).await,
-        };
-        match outcome {
+        let deleted =
+            apply::delete_and_wait(client, &stack.spec.name, context.polling, context.interrupt)
+                .await
+                .map_err(|outcome| describe(&outcome));
+        match deleted {
             Ok(()) => {
                 let _ = writeln!(output.err, "deleted {}", stack.spec.name);
                 if !retained.is_empty() {
@@ -662,31 +661,5 @@ pub async fn destroy<C: CloudFormation>(
         ExitStatus::Failure
     } else {
         ExitStatus::Success
-    }
-}
-
-async fn wait_deleted<C: CloudFormation>(
-    client: &C,
-    name: &str,
-    context: &Context<'_>,
-) -> Result<(), String> {
-    let mut delay = context.polling.initial;
-    loop {
-        match apply::retry(context.polling, || client.describe_stack(name)).await {
-            Ok(None) => return Ok(()),
-            Ok(Some(current)) if current.status.0 == "DELETE_COMPLETE" => return Ok(()),
-            Ok(Some(current)) if current.status.0 == "DELETE_FAILED" => {
-                return Err(current
-                    .status_reason
-                    .unwrap_or_else(|| "DELETE_FAILED".into()));
-            }
-            Ok(Some(_)) => {}
-            Err(error) => return Err(error.to_string()),
-        }
-        if context.interrupt.is_raised() {
-            return Err("interrupted while waiting; the deletion carries on".into());
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(context.polling.max);
     }
 }
