@@ -85,6 +85,7 @@ def test_keeps_valid_jpeg_and_png_and_a_single_example_class(dataset: Path, tmp_
     ]
     first = manifest[0]
     assert first == {
+        "path": "cat/a.jpg",
         "uri": f"{INPUT_URI}/cat/a.jpg",
         "label": "cat",
         "sha256": hashlib.sha256((dataset / "cat" / "a.jpg").read_bytes()).hexdigest(),
@@ -124,12 +125,17 @@ def test_summary_counts_per_reason_and_label(dataset: Path, tmp_path: Path) -> N
         "dropped": 6,
         "dropped_by_reason": {
             "unlabelled": 1,
+            "unknown label": 0,
             "does not decode": 1,
             "format not allowed": 1,
             "too small": 2,
             "duplicate": 1,
         },
+        "listed_but_missing": 0,
     }
+    assert summary["labelling"] == {"source": "folders"}
+    assert summary["rules"]["classes"] is None
+    assert summary["listed_but_missing"] == []
     assert summary["labels"] == {
         "cat": {"kept": 2, "dropped": 3},
         "dog": {"kept": 0, "dropped": 2},
@@ -264,3 +270,172 @@ def test_bad_argument_exits_2_naming_it(tmp_path: Path, change: dict[str, str], 
 def test_missing_argument_exits_2_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert data_quality.main(["--input", str(tmp_path)]) == 2
     assert "the following arguments are required: --input-uri" in capsys.readouterr().err
+
+
+# --- labels file and class allow-list -------------------------------------------------------
+
+
+@pytest.fixture
+def flat(tmp_path: Path) -> Path:
+    """Images with no label folders: their labels can only come from a labels file."""
+    root = tmp_path / "flat"
+    write_image(root / "img" / "1.jpg", colour=(10, 10, 10))
+    write_image(root / "img" / "2.jpg", colour=(20, 20, 20))
+    write_image(root / "img" / "3.png", colour=(30, 30, 30), image_format="PNG")
+    write_image(root / "4.jpg", colour=(40, 40, 40))
+    return root
+
+
+def manifest_labels(output: Path) -> dict[str, str]:
+    return {entry["path"]: entry["label"] for entry in read_manifest(output)}
+
+
+def test_labels_csv_gives_labels_and_drops_unlisted(flat: Path, tmp_path: Path) -> None:
+    labels = tmp_path / "labels.csv"
+    labels.write_text("path,label\nimg/1.jpg,cat\n\n./img/3.png, dog \n4.jpg,cat\n", encoding="utf-8")
+    output = tmp_path / "out"
+    assert run_main(flat, output, "--labels", str(labels)) == 0
+    assert manifest_labels(output) == {"4.jpg": "cat", "img/1.jpg": "cat", "img/3.png": "dog"}
+    assert dropped_reasons(output) == {"img/2.jpg": "unlabelled"}
+    summary = read_summary(output)
+    assert summary["labelling"] == {
+        "source": "labels file",
+        "file": "labels.csv",
+        "sha256": hashlib.sha256(labels.read_bytes()).hexdigest(),
+        "entries": 3,
+    }
+    assert summary["dropped"][0]["detail"] == "not listed in `labels.csv`"
+
+
+def test_labels_json_gives_labels(flat: Path, tmp_path: Path) -> None:
+    labels = tmp_path / "labels.JSON"
+    labels.write_text(json.dumps({"img/2.jpg": "owl", "img/1.jpg": "cat"}, indent=1), encoding="utf-8")
+    output = tmp_path / "out"
+    assert run_main(flat, output, "--labels", str(labels)) == 0
+    assert manifest_labels(output) == {"img/1.jpg": "cat", "img/2.jpg": "owl"}
+    assert dropped_reasons(output) == {"4.jpg": "unlabelled", "img/3.png": "unlabelled"}
+
+
+def test_labels_file_overrides_label_folders(dataset: Path, tmp_path: Path) -> None:
+    # cat/a.jpg sits in the "cat" folder; with a labels file only the file's label counts.
+    labels = tmp_path / "labels.csv"
+    labels.write_text("path,label\ncat/a.jpg,tabby\nstray.jpg,cat\n", encoding="utf-8")
+    output = tmp_path / "out"
+    assert run_main(dataset, output, "--labels", str(labels)) == 0
+    assert manifest_labels(output) == {"cat/a.jpg": "tabby", "stray.jpg": "cat"}
+    assert dropped_reasons(output)["owl/only.jpeg"] == "unlabelled"
+
+
+def test_listed_but_missing_paths_are_reported_not_fatal(flat: Path, tmp_path: Path) -> None:
+    labels = tmp_path / "labels.csv"
+    labels.write_text("path,label\nimg/1.jpg,cat\ngone/9.jpg,dog\nimg,cat\n", encoding="utf-8")
+    output = tmp_path / "out"
+    assert run_main(flat, output, "--labels", str(labels)) == 0
+    summary = read_summary(output)
+    assert summary["listed_but_missing"] == [
+        {"uri": f"{INPUT_URI}/gone/9.jpg", "label": "dog", "reason": "listed but missing"},
+        # A folder is not an image file.
+        {"uri": f"{INPUT_URI}/img", "label": "cat", "reason": "listed but missing"},
+    ]
+    assert summary["counts"]["listed_but_missing"] == 2
+    assert summary["counts"]["files"] == 4
+    assert manifest_labels(output) == {"img/1.jpg": "cat"}
+
+
+def test_labels_file_inside_input_is_not_an_image(flat: Path, tmp_path: Path) -> None:
+    labels = flat / "labels.csv"
+    labels.write_text("path,label\nimg/1.jpg,cat\n", encoding="utf-8")
+    output = tmp_path / "out"
+    assert run_main(flat, output, "--labels", str(labels)) == 0
+    assert "labels.csv" not in dropped_reasons(output)
+    assert read_summary(output)["counts"]["files"] == 4
+
+
+def test_version_changes_when_a_label_changes(flat: Path, tmp_path: Path) -> None:
+    labels = tmp_path / "labels.csv"
+    labels.write_text("path,label\nimg/1.jpg,cat\n", encoding="utf-8")
+    run_main(flat, tmp_path / "before", "--labels", str(labels))
+    labels.write_text("path,label\nimg/1.jpg,dog\n", encoding="utf-8")
+    run_main(flat, tmp_path / "after", "--labels", str(labels))
+    assert (tmp_path / "before" / "version.txt").read_text() != (tmp_path / "after" / "version.txt").read_text()
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("labels.csv", "path,label\nimg/1.jpg,cat\nimg/2.jpg\n", "line 3: expected 2 fields (path,label), found 1"),
+        ("labels.csv", "path,label\nimg/1.jpg,cat,extra\n", "line 2: expected 2 fields (path,label), found 3"),
+        ("labels.csv", "path,label\nimg/1.jpg,cat\n\nimg/2.jpg,\n", "line 4: label is empty"),
+        ("labels.csv", "path,label\nimg/1.jpg,cats/tabby\n", "line 2: label `cats/tabby` contains `/`"),
+        ("labels.csv", "file,class\nimg/1.jpg,cat\n", "line 1: expected the header `path,label`"),
+        ("labels.csv", "", "empty; expected the header `path,label`"),
+        ("labels.csv", "path,label\n../outside.jpg,cat\n", "line 2: `../outside.jpg` is not a relative path"),
+        ("labels.csv", "path,label\n/abs/1.jpg,cat\n", "line 2: `/abs/1.jpg` is not a relative path"),
+        (
+            "labels.csv",
+            "path,label\nimg/1.jpg,cat\n./img/1.jpg,dog\n",
+            "line 3: `img/1.jpg` is already listed on line 2",
+        ),
+        ("labels.csv", 'path,label\n"img/1.jpg,cat\n', "not valid CSV"),
+        ("labels.json", '{\n  "img/1.jpg": "cat",\n  "img/2.jpg": ""\n}\n', "line 3: label is empty"),
+        ("labels.json", '{\n  "img/1.jpg": "cat",\n\n  "img/2.jpg": "a/b"\n}\n', "line 4: label `a/b` contains `/`"),
+        ("labels.json", '{"img/1.jpg": 3}', "line 1: the label of `img/1.jpg` is not a string"),
+        ("labels.json", '{"a.jpg": "cat",\n "a.jpg": "dog"}', "line 2: `a.jpg` is already listed on line 1"),
+        ("labels.json", '{\n"a.jpg": "cat",\n', "line 3: not valid JSON"),
+        ("labels.json", '["a.jpg", "cat"]', "expected a JSON object"),
+        ("labels.txt", "a.jpg cat\n", "unsupported labels file type `.txt`"),
+        ("labels", "a.jpg cat\n", "unsupported labels file type `(none)`"),
+    ],
+)
+def test_bad_labels_file_exits_2_naming_file_and_line(
+    flat: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, content: str, message: str
+) -> None:
+    labels = tmp_path / name
+    labels.write_text(content, encoding="utf-8")
+    output = tmp_path / "out"
+    assert run_main(flat, output, "--labels", str(labels)) == 2
+    error = capsys.readouterr().err
+    assert f"argument --labels: `{labels}`" in error
+    assert message in error
+    assert not output.exists()
+
+
+def test_missing_labels_file_exits_2(flat: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_main(flat, tmp_path / "out", "--labels", str(tmp_path / "absent.csv")) == 2
+    assert f"argument --labels: `{tmp_path / 'absent.csv'}` does not exist" in capsys.readouterr().err
+
+
+def test_classes_drops_unknown_labels_in_folder_layout(dataset: Path, tmp_path: Path) -> None:
+    output = tmp_path / "out"
+    assert run_main(dataset, output, "--classes", "owl, cat,owl,bee") == 0
+    reasons = dropped_reasons(output)
+    assert reasons["dog/wide.jpg"] == "unknown label"
+    assert reasons["dog/gif.jpg"] == "unknown label"
+    assert reasons["stray.jpg"] == "unlabelled"
+    assert {entry["label"] for entry in read_manifest(output)} == {"cat", "owl"}
+    summary = read_summary(output)
+    assert summary["rules"]["classes"] == ["bee", "cat", "owl"]
+    # An allowed class without any image is listed, so its absence shows.
+    assert summary["labels"]["bee"] == {"kept": 0, "dropped": 0}
+    assert summary["counts"]["dropped_by_reason"]["unknown label"] == 2
+
+
+def test_classes_with_labels_file(flat: Path, tmp_path: Path) -> None:
+    labels = tmp_path / "labels.csv"
+    labels.write_text("path,label\nimg/1.jpg,cat\nimg/2.jpg,dog\n", encoding="utf-8")
+    output = tmp_path / "out"
+    assert run_main(flat, output, "--labels", str(labels), "--classes", "dog") == 0
+    assert manifest_labels(output) == {"img/2.jpg": "dog"}
+    assert dropped_reasons(output)["img/1.jpg"] == "unknown label"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [(" , ", "argument --classes: no label given"), ("cat,a/b", "argument --classes: label `a/b` contains `/`")],
+)
+def test_bad_classes_exit_2(
+    dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str, message: str
+) -> None:
+    assert run_main(dataset, tmp_path / "out", "--classes", value) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

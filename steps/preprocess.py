@@ -1,0 +1,665 @@
+"""Preprocessing: the pipeline's `Preprocess` step (see src/pipeline/generate.rs).
+
+Reads the images `data_quality.py` kept, resizes them, splits them into train, validation and
+test plus the tuning subsets, and packs each split as MXNet RecordIO for SageMaker's built-in
+image-classification algorithm (channels of content type `application/x-recordio`).
+
+CLI:
+
+    preprocess.py --manifest DIR --images DIR --output DIR
+                  --image-width PX --image-height PX
+                  --train-ratio R --validation-ratio R --test-ratio R
+                  --tuning-fraction F [--seed INT]
+
+- `--manifest`: the folder data_quality.py wrote (or its `manifest.jsonl` itself). Each line
+  is a JSON object; this script reads `path` (relative to `--images`), `label` and `sha256`
+  and ignores other keys. An image's bytes must still have the manifest's SHA-256, so the
+  images split are exactly the ones QA checked (the manifest's version).
+- `--images`: the raw images folder (the same S3 prefix data_quality.py read).
+- `--image-width`, `--image-height`: the size of every output image, in pixels (at least 1).
+- `--train-ratio`, `--validation-ratio`, `--test-ratio`: shares of each class, each in [0, 1],
+  adding up to 1 (within 1e-9; they are read as exact decimals).
+- `--tuning-fraction`: in (0, 1], the share of train and of validation the tuning jobs see.
+- `--seed`: any integer, default 0; the same seed gives the same split.
+
+Images: each is decoded with Pillow, turned upright by its EXIF orientation, converted to RGB
+(transparent pixels become white), scaled with bicubic resampling so that it covers
+width x height while keeping its aspect ratio, centre-cropped to exactly width x height, and
+encoded as baseline JPEG, quality 90, 4:2:0 chroma subsampling, without metadata.
+
+Classes: the manifest's distinct labels sorted by Unicode code point; a class's index is its
+position in that list (the float32 label of its records).
+
+Split, per class, independently of the manifest's line order:
+1. The class's images are ranked by SHA-256 of `<seed>:<path>` (hex, ascending; ties, which
+   need a hash collision, by path).
+2. Counts: each split's exact quota is n x share; every split gets the whole part of its
+   quota, and the images left over (at most 2) go one each to the splits with the largest
+   remaining fraction, ties in the order train, validation, test. A split with share 0 gets
+   nothing. If that leaves train without an image of a class that has one and train's share is
+   above 0, one moves to train from test, else from validation. So a class with one image goes
+   to train, and with shares 0.7/0.15/0.15 a class of 2 images has both in train, of 3 has 2
+   in train and 1 in validation, of 5 has 3/1/1.
+3. The first `train` images of the ranking go to train, the next `validation` to validation,
+   the rest to test.
+4. Tuning subsets: of a class's m images in train (validation), the first
+   max(1, round-half-up(m x fraction)) in the ranking, so every class present in a split is
+   in its tuning subset. A split with no image of a class contributes none.
+Within every output, records are ordered by the same hash across classes (classes are
+interleaved); the record index is the position in that order, from 0.
+
+Outputs, one folder per ProcessingOutput under `--output` (each must be absent or empty):
+
+    full/full.rec                         every image
+    train/train.rec, validation/validation.rec, test/test.rec
+    tuning-train/tuning-train.rec, tuning-validation/tuning-validation.rec
+    index/<output>.idx                    per .rec above: `<record index>\\t<byte offset>\\n`
+    index/<output>.lst                    per .rec above: `<record index>\\t<class index>\\t<name>\\n`
+    index/classes.json                    JSON array of the labels, in class-index order
+    index/split.json                      seed, shares, image settings, per-output per-class counts
+    index/records.jsonl                   per output and record: the source path and label
+    test-images/<name>                    the test split's JPEGs, one file per record
+
+A record's `<name>` is its index zero-padded to 5 digits (more if the output has more than
+100000 records) plus `.jpg`, e.g. `00000.jpg`; in test.lst it names the file in test-images/,
+which a batch transform reads (`application/x-image`), writing `<name>.out` per file. The .rec
+folders hold nothing but their .rec, as they are training channels.
+
+RecordIO layout (MXNet's `recordio.MXIndexedRecordIO` + `recordio.pack`, as im2rec writes):
+
+    record  = part [part ...]
+    part    = magic    uint32 LE 0xced7230a
+              lrecord  uint32 LE (cflag << 29) | length
+              data     `length` bytes
+              padding  zero bytes up to a multiple of 4
+    payload = flag uint32 LE (0) | label float32 LE (class index)
+              | id uint64 LE (record index) | id2 uint64 LE (0)  -- struct `<IfQQ`, 24 bytes
+              | JPEG bytes
+
+A record is one part with cflag 0 holding the whole payload, unless the payload contains the
+magic at an offset that is a multiple of 4: then, as MXNet's writer does so that readers can
+find record boundaries by scanning for the magic, the payload is cut at each such magic, which
+is dropped, into parts with cflag 1 (first), 2 (middle) and 3 (last); a reader joins the parts
+putting the magic back between them. A .idx offset is the byte offset of the record's first
+magic in the .rec.
+
+Outputs depend only on the manifest's content, the images' bytes and the arguments (and the
+Pillow build, which encodes the JPEGs): the same inputs give byte-identical files.
+
+Exit codes: 0 ok; 2 bad arguments or input, with a message naming the argument: a manifest
+line that is malformed (its file and 1-based line), an image listed but missing, changed or
+undecodable (its path). Files already written by a run that exits 2 are removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import io
+import json
+import math
+import struct
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+from PIL import Image, ImageOps
+
+MANIFEST = "manifest.jsonl"
+
+TRAIN, VALIDATION, TEST = "train", "validation", "test"
+SPLITS = (TRAIN, VALIDATION, TEST)
+FULL = "full"
+TUNING = {"tuning-train": TRAIN, "tuning-validation": VALIDATION}
+# Every .rec output, in the order split.json and records.jsonl list them.
+RECORD_OUTPUTS = (FULL, TRAIN, VALIDATION, TEST, "tuning-train", "tuning-validation")
+INDEX = "index"
+TEST_IMAGES = "test-images"
+# The folders written under --output: the step's ProcessingOutputs.
+OUTPUT_FOLDERS = RECORD_OUTPUTS + (INDEX, TEST_IMAGES)
+CLASSES_FILE = "classes.json"
+SPLIT_FILE = "split.json"
+RECORDS_FILE = "records.jsonl"
+
+DEFAULT_SEED = 0
+JPEG_QUALITY = 90
+# Pillow's code for 4:2:0 chroma subsampling.
+JPEG_SUBSAMPLING = 2
+NAME_DIGITS = 5
+RATIO_TOLERANCE = Fraction(1, 10**9)
+
+RECORDIO_MAGIC = 0xCED7230A
+_MAGIC_BYTES = struct.pack("<I", RECORDIO_MAGIC)
+# MXNet's IRHeader: flag, label, id, id2.
+IMAGE_HEADER = struct.Struct("<IfQQ")
+# lrecord keeps the length in its low 29 bits.
+MAX_PART_LENGTH = (1 << 29) - 1
+
+_BICUBIC = getattr(Image, "Resampling", Image).BICUBIC
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A bad argument, path or input; the message names it."""
+
+
+@dataclass(frozen=True)
+class Arguments:
+    manifest: Path
+    images: Path
+    output: Path
+    width: int
+    height: int
+    ratios: dict[str, Fraction]
+    tuning_fraction: Fraction
+    seed: int
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One manifest line."""
+
+    path: str
+    label: str
+    sha256: str
+    line: int
+
+
+@dataclass
+class Plan:
+    """Which images go where, before any image is read."""
+
+    classes: list[str]
+    # Every image, in record order (the seeded hash order).
+    ordered: list[Entry]
+    # Path -> its split (train, validation or test).
+    split_of: dict[str, str]
+    # Paths in the tuning subsets.
+    tuning: set[str]
+    # Output -> label -> count.
+    counts: dict[str, dict[str, int]]
+
+    def outputs_of(self, entry: Entry) -> list[str]:
+        split = self.split_of[entry.path]
+        outputs = [FULL, split]
+        if entry.path in self.tuning:
+            outputs.append("tuning-" + split)
+        return outputs
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # argparse's own errors already exit 2; this keeps them in the same "error:" shape.
+        self.print_usage(sys.stderr)
+        raise UsageError(message)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"`{text}` is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"`{text}` must be at least 1")
+    return value
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"`{text}` is not a whole number") from None
+
+
+def _fraction(text: str) -> Fraction:
+    # Exact, so 0.1 x 20 images is 2, not 2.0000000000000004.
+    try:
+        return Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"`{text}` is not a number") from None
+
+
+def _share(text: str) -> Fraction:
+    value = _fraction(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"`{text}` must be between 0 and 1")
+    return value
+
+
+def _tuning_fraction(text: str) -> Fraction:
+    value = _fraction(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"`{text}` must be above 0 and at most 1")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line; parsing only, the checks on paths are parse_arguments'."""
+    parser = _Parser(
+        prog="preprocess.py",
+        description="Resize the QA'd images, split them and pack each split as RecordIO.",
+    )
+    parser.add_argument("--manifest", required=True, help="data_quality.py's output folder (or its manifest.jsonl)")
+    parser.add_argument("--images", required=True, help="raw images folder; manifest paths are relative to it")
+    parser.add_argument("--output", required=True, help="folder to write one sub-folder per output into")
+    parser.add_argument("--image-width", required=True, type=_positive_int, help="output width, in pixels")
+    parser.add_argument("--image-height", required=True, type=_positive_int, help="output height, in pixels")
+    parser.add_argument("--train-ratio", required=True, type=_share, help="share of each class in train, 0-1")
+    parser.add_argument(
+        "--validation-ratio", required=True, type=_share, help="share of each class in validation, 0-1"
+    )
+    parser.add_argument("--test-ratio", required=True, type=_share, help="share of each class in test, 0-1")
+    parser.add_argument(
+        "--tuning-fraction",
+        required=True,
+        type=_tuning_fraction,
+        help="share of train and of validation in the tuning subsets, in (0, 1]",
+    )
+    parser.add_argument(
+        "--seed", type=_integer, default=DEFAULT_SEED, help=f"seed of the split (default {DEFAULT_SEED})"
+    )
+    return parser
+
+
+def parse_arguments(argv: Sequence[str]) -> Arguments:
+    """Parses and checks `argv`; raises UsageError naming the bad argument or path."""
+    raw = build_parser().parse_args(list(argv))
+
+    ratios = {TRAIN: raw.train_ratio, VALIDATION: raw.validation_ratio, TEST: raw.test_ratio}
+    total = sum(ratios.values())
+    if abs(total - 1) > RATIO_TOLERANCE:
+        shares = " + ".join(str(float(value)) for value in ratios.values())
+        raise UsageError(
+            f"arguments --train-ratio, --validation-ratio, --test-ratio: {shares} adds up to "
+            f"{float(total)}, not 1"
+        )
+
+    manifest = Path(raw.manifest)
+    if manifest.is_dir():
+        manifest = manifest / MANIFEST
+        if not manifest.is_file():
+            raise UsageError(f"argument --manifest: `{raw.manifest}` has no {MANIFEST}")
+    elif not manifest.exists():
+        raise UsageError(f"argument --manifest: `{manifest}` does not exist")
+
+    images = Path(raw.images)
+    if not images.exists():
+        raise UsageError(f"argument --images: `{images}` does not exist")
+    if not images.is_dir():
+        raise UsageError(f"argument --images: `{images}` is not a folder")
+
+    output = Path(raw.output)
+    if output.exists() and not output.is_dir():
+        raise UsageError(f"argument --output: `{output}` exists and is not a folder")
+    try:
+        if output.resolve().is_relative_to(images.resolve()):
+            raise UsageError(f"argument --output: `{output}` is inside --images `{images}`")
+    except OSError as error:
+        raise UsageError(f"argument --output: `{output}`: {error.strerror}") from None
+    for name in OUTPUT_FOLDERS:
+        folder = output / name
+        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+            # Stale files would end up in a training channel or in the batch transform's input.
+            raise UsageError(f"argument --output: `{folder}` exists and is not an empty folder")
+
+    return Arguments(
+        manifest=manifest,
+        images=images,
+        output=output,
+        width=raw.image_width,
+        height=raw.image_height,
+        ratios=ratios,
+        tuning_fraction=raw.tuning_fraction,
+        seed=raw.seed,
+    )
+
+
+def _is_relative_key(text: str) -> bool:
+    """Whether `text` is a normalised relative POSIX path that stays inside its root."""
+    if not text or text.startswith("/"):
+        return False
+    path = PurePosixPath(text)
+    return ".." not in path.parts and path.as_posix() == text and text != "."
+
+
+def _is_sha256(value: object) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(char in "0123456789abcdef" for char in value)
+
+
+def read_manifest(path: Path) -> tuple[list[Entry], str]:
+    """The manifest's entries and the SHA-256 of its bytes; raises UsageError naming the line."""
+    try:
+        data = path.read_bytes()
+        text = data.decode("utf-8")
+    except OSError as error:
+        raise UsageError(f"argument --manifest: `{path}`: cannot read ({error.strerror})") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"argument --manifest: `{path}`: not UTF-8 text") from None
+    entries: list[Entry] = []
+    lines: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"argument --manifest: `{path}` line {number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise UsageError(f"{where}: not valid JSON ({error.msg})") from None
+        if not isinstance(record, dict):
+            raise UsageError(f"{where}: expected a JSON object with path, label and sha256")
+        for key in ("path", "label", "sha256"):
+            if key not in record:
+                raise UsageError(f"{where}: missing `{key}`")
+        image_path, label, digest = record["path"], record["label"], record["sha256"]
+        if not isinstance(image_path, str) or not _is_relative_key(image_path):
+            raise UsageError(f"{where}: `path` is not a normalised relative path: {json.dumps(image_path)}")
+        if not isinstance(label, str) or not label:
+            raise UsageError(f"{where}: `label` is not a non-empty string")
+        if not _is_sha256(digest):
+            raise UsageError(f"{where}: `sha256` is not 64 lowercase hex digits")
+        if image_path in lines:
+            raise UsageError(f"{where}: `{image_path}` is already listed on line {lines[image_path]}")
+        lines[image_path] = number
+        entries.append(Entry(path=image_path, label=label, sha256=digest, line=number))
+    if not entries:
+        raise UsageError(f"argument --manifest: `{path}` lists no image")
+    return entries, hashlib.sha256(data).hexdigest()
+
+
+def rank_key(seed: int, entry: Entry) -> tuple[str, str]:
+    """The seeded, order-independent sort key of an image."""
+    return hashlib.sha256(f"{seed}:{entry.path}".encode()).hexdigest(), entry.path
+
+
+def split_counts(count: int, ratios: dict[str, Fraction]) -> dict[str, int]:
+    """How many of a class's `count` images go to each split (see the module docstring)."""
+    total = sum(ratios.values())
+    quotas = {split: count * ratios[split] / total for split in SPLITS}
+    counts = {split: math.floor(quota) for split, quota in quotas.items()}
+    left = count - sum(counts.values())
+    by_remainder = sorted(SPLITS, key=lambda split: (-(quotas[split] - counts[split]), SPLITS.index(split)))
+    for split in by_remainder[:left]:
+        counts[split] += 1
+    if count and ratios[TRAIN] > 0 and counts[TRAIN] == 0:
+        donor = TEST if counts[TEST] else VALIDATION
+        counts[donor] -= 1
+        counts[TRAIN] += 1
+    return counts
+
+
+def tuning_count(count: int, fraction: Fraction) -> int:
+    """How many of a class's `count` images in a split go to its tuning subset."""
+    if count == 0:
+        return 0
+    return max(1, math.floor(count * fraction + Fraction(1, 2)))
+
+
+def plan_split(entries: Sequence[Entry], ratios: dict[str, Fraction], fraction: Fraction, seed: int) -> Plan:
+    classes = sorted({entry.label for entry in entries})
+    ordered = sorted(entries, key=lambda entry: rank_key(seed, entry))
+    split_of: dict[str, str] = {}
+    tuning: set[str] = set()
+    counts: dict[str, dict[str, int]] = {output: {} for output in RECORD_OUTPUTS}
+    by_class: dict[str, list[Entry]] = {label: [] for label in classes}
+    for entry in ordered:
+        by_class[entry.label].append(entry)
+    for label in classes:
+        ranked = by_class[label]
+        sizes = split_counts(len(ranked), ratios)
+        start = 0
+        for split in SPLITS:
+            members = ranked[start : start + sizes[split]]
+            start += sizes[split]
+            for entry in members:
+                split_of[entry.path] = split
+            counts[split][label] = len(members)
+            subset = f"tuning-{split}"
+            if subset in TUNING:
+                chosen = members[: tuning_count(len(members), fraction)]
+                tuning.update(entry.path for entry in chosen)
+                counts[subset][label] = len(chosen)
+        counts[FULL][label] = len(ranked)
+    return Plan(classes=classes, ordered=ordered, split_of=split_of, tuning=tuning, counts=counts)
+
+
+def _rgb(image: Image.Image) -> Image.Image:
+    """`image` as RGB, transparent pixels made white."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def to_jpeg(data: bytes, width: int, height: int) -> bytes:
+    """`data` decoded, upright, RGB, scaled to cover width x height, centre-cropped, as JPEG."""
+    with Image.open(io.BytesIO(data)) as opened:
+        opened.load()
+        image = ImageOps.exif_transpose(opened)
+        image = _rgb(image)
+        image = ImageOps.fit(image, (width, height), method=_BICUBIC, centering=(0.5, 0.5))
+        encoded = io.BytesIO()
+        image.save(
+            encoded,
+            format="JPEG",
+            quality=JPEG_QUALITY,
+            subsampling=JPEG_SUBSAMPLING,
+            optimize=False,
+            progressive=False,
+        )
+        return encoded.getvalue()
+
+
+def _part(cflag: int, data: bytes) -> bytes:
+    if len(data) > MAX_PART_LENGTH:
+        raise ValueError(f"a RecordIO part holds at most {MAX_PART_LENGTH} bytes, not {len(data)}")
+    padding = b"\0" * (-len(data) % 4)
+    return _MAGIC_BYTES + struct.pack("<I", (cflag << 29) | len(data)) + data + padding
+
+
+def pack_record(payload: bytes) -> bytes:
+    """One RecordIO record holding `payload`, split at aligned magics as MXNet's writer does."""
+    parts = []
+    begin = 0
+    position = payload.find(_MAGIC_BYTES)
+    while position != -1:
+        if position % 4 == 0:
+            parts.append(_part(1 if begin == 0 else 2, payload[begin:position]))
+            begin = position + 4
+            position = payload.find(_MAGIC_BYTES, begin)
+        else:
+            position = payload.find(_MAGIC_BYTES, position + 1)
+    parts.append(_part(3 if begin else 0, payload[begin:]))
+    return b"".join(parts)
+
+
+def image_payload(class_index: int, record_index: int, jpeg: bytes) -> bytes:
+    """MXNet's `recordio.pack` of a single-label image: the IRHeader, then the image bytes."""
+    return IMAGE_HEADER.pack(0, float(class_index), record_index, 0) + jpeg
+
+
+def record_name(index: int, count: int) -> str:
+    """A record's file name: its index zero-padded to the output's width, plus `.jpg`."""
+    digits = max(NAME_DIGITS, len(str(max(count - 1, 0))))
+    return f"{index:0{digits}d}.jpg"
+
+
+class RecordWriter:
+    """Appends records to one .rec and remembers what the index files need."""
+
+    def __init__(self, stream: BinaryIO, count: int) -> None:
+        self.stream = stream
+        self.count = count
+        self.offset = 0
+        # (record index, byte offset, class index, name)
+        self.records: list[tuple[int, int, int, str]] = []
+
+    def append(self, class_index: int, jpeg: bytes) -> str:
+        index = len(self.records)
+        record = pack_record(image_payload(class_index, index, jpeg))
+        name = record_name(index, self.count)
+        self.stream.write(record)
+        self.records.append((index, self.offset, class_index, name))
+        self.offset += len(record)
+        return name
+
+    def idx(self) -> str:
+        return "".join(f"{index}\t{offset}\n" for index, offset, _, _ in self.records)
+
+    def lst(self) -> str:
+        return "".join(f"{index}\t{label}\t{name}\n" for index, _, label, name in self.records)
+
+
+def _read_image(arguments: Arguments, entry: Entry) -> bytes:
+    path = arguments.images / entry.path
+    where = f"argument --images: `{path}` (manifest line {entry.line})"
+    if not path.is_file():
+        raise UsageError(f"{where} does not exist")
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise UsageError(f"{where}: cannot read ({error.strerror})") from None
+    if hashlib.sha256(data).hexdigest() != entry.sha256:
+        raise UsageError(f"{where}: its bytes no longer have the manifest's sha256; it changed after QA")
+    return data
+
+
+def _encode(arguments: Arguments, entry: Entry, data: bytes) -> bytes:
+    try:
+        return to_jpeg(data, arguments.width, arguments.height)
+    except Exception as error:  # Pillow raises many types for bad data; all mean the same here.
+        detail = str(error) or type(error).__name__
+        raise UsageError(
+            f"argument --images: `{arguments.images / entry.path}` (manifest line {entry.line}) "
+            f"does not decode: {detail}"
+        ) from None
+
+
+def _json_bytes(value: object) -> bytes:
+    return (json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def render_split(arguments: Arguments, plan: Plan, dataset_version: str) -> bytes:
+    return _json_bytes(
+        {
+            "seed": arguments.seed,
+            "ratios": {split: float(share) for split, share in arguments.ratios.items()},
+            "tuning_fraction": float(arguments.tuning_fraction),
+            "dataset_version": dataset_version,
+            "image": {
+                "width": arguments.width,
+                "height": arguments.height,
+                "format": "jpeg",
+                "jpeg_quality": JPEG_QUALITY,
+                "resize": "cover, centre crop",
+            },
+            "classes": plan.classes,
+            "counts": {output: plan.counts[output] for output in RECORD_OUTPUTS},
+            "totals": {output: sum(plan.counts[output].values()) for output in RECORD_OUTPUTS},
+        }
+    )
+
+
+def write_outputs(arguments: Arguments, plan: Plan, dataset_version: str) -> None:
+    output = arguments.output
+    for name in OUTPUT_FOLDERS:
+        (output / name).mkdir(parents=True, exist_ok=True)
+    class_index = {label: index for index, label in enumerate(plan.classes)}
+    totals = {name: sum(counts.values()) for name, counts in plan.counts.items()}
+    records: dict[str, list[dict[str, object]]] = {name: [] for name in RECORD_OUTPUTS}
+    with contextlib.ExitStack() as stack:
+        writers = {
+            name: RecordWriter(stack.enter_context(open(output / name / f"{name}.rec", "wb")), totals[name])
+            for name in RECORD_OUTPUTS
+        }
+        for entry in plan.ordered:
+            jpeg = _encode(arguments, entry, _read_image(arguments, entry))
+            for name in plan.outputs_of(entry):
+                try:
+                    record = writers[name].append(class_index[entry.label], jpeg)
+                except ValueError as error:
+                    raise UsageError(
+                        f"argument --images: `{arguments.images / entry.path}`: {error}; "
+                        "try a smaller --image-width/--image-height"
+                    ) from None
+                records[name].append(
+                    {
+                        "output": name,
+                        "index": len(records[name]),
+                        "name": record,
+                        "class": class_index[entry.label],
+                        "label": entry.label,
+                        "path": entry.path,
+                        "sha256": entry.sha256,
+                    }
+                )
+                if name == TEST:
+                    (output / TEST_IMAGES / record).write_bytes(jpeg)
+    index = output / INDEX
+    for name in RECORD_OUTPUTS:
+        (index / f"{name}.idx").write_text(writers[name].idx(), encoding="utf-8")
+        (index / f"{name}.lst").write_text(writers[name].lst(), encoding="utf-8")
+    (index / CLASSES_FILE).write_bytes(_json_bytes(plan.classes))
+    (index / SPLIT_FILE).write_bytes(render_split(arguments, plan, dataset_version))
+    lines = [
+        json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
+        for name in RECORD_OUTPUTS
+        for record in records[name]
+    ]
+    (index / RECORDS_FILE).write_bytes("".join(lines).encode("utf-8"))
+
+
+def _remove_outputs(output: Path, created: Sequence[Path]) -> None:
+    """Removes what a failed run wrote: the output folders were absent or empty before it."""
+    for name in OUTPUT_FOLDERS:
+        folder = output / name
+        if folder.is_dir():
+            for path in folder.iterdir():
+                if path.is_file():
+                    path.unlink()
+    for folder in reversed(created):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
+def run(arguments: Arguments) -> int:
+    entries, dataset_version = read_manifest(arguments.manifest)
+    plan = plan_split(entries, arguments.ratios, arguments.tuning_fraction, arguments.seed)
+    created = [
+        folder
+        for folder in [arguments.output, *(arguments.output / name for name in OUTPUT_FOLDERS)]
+        if not folder.exists()
+    ]
+    try:
+        write_outputs(arguments, plan, dataset_version)
+    except OSError as error:
+        _remove_outputs(arguments.output, created)
+        raise UsageError(f"argument --output: `{arguments.output}`: {error.strerror or error}") from None
+    except BaseException:
+        _remove_outputs(arguments.output, created)
+        raise
+
+    # Progress and results go to stderr (the processing job's log); the files are the data.
+    totals = ", ".join(f"{name} {sum(plan.counts[name].values())}" for name in RECORD_OUTPUTS)
+    print(f"preprocess: {len(plan.classes)} classes; records: {totals}", file=sys.stderr)
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return run(parse_arguments(sys.argv[1:] if argv is None else argv))
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
