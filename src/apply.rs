@@ -331,6 +331,17 @@ async fn apply_stack<C: CloudFormation>(
     }
 
     for asset in &stack.assets {
+        // Asset keys are content hashes: an object already there holds these bytes.
+        match retry(polling, || client.object_exists(&asset.bucket, &asset.key)).await {
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(error) => {
+                return failed(format!(
+                    "cannot check s3://{}/{}: {error}",
+                    asset.bucket, asset.key
+                ));
+            }
+        }
         if let Err(error) = retry(polling, || {
             client.upload_template(&asset.bucket, &asset.key, &asset.body)
         })

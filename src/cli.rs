@@ -77,6 +77,152 @@ pub enum Command {
     /// Delete an environment's stacks in reverse dependency order
     #[command(after_help = "Example:\n  mlops-infra destroy dev --yes")]
     Destroy(DestroyArgs),
+    /// List each model's packages in the registry: version, status, creation time, metrics
+    #[command(
+        after_help = "Examples:\n  mlops-infra models staging\n  mlops-infra models staging --model trees --output json"
+    )]
+    Models(ModelsArgs),
+    /// Approve a model package (the newest pending one unless a version is given)
+    #[command(
+        after_help = "Examples:\n  mlops-infra approve staging trees\n  mlops-infra approve staging trees 4 --reason \"top-1 0.91 on the May dataset\""
+    )]
+    Approve(ApproveArgs),
+    /// Reject a model package (the newest pending one unless a version is given)
+    #[command(
+        after_help = "Example:\n  mlops-infra reject staging trees 4 --reason \"confuses oaks and beeches\""
+    )]
+    Reject(RejectArgs),
+    /// Acceptance-test an environment's endpoints with the sample payloads, and record the result
+    #[command(
+        after_help = "Examples:\n  mlops-infra test staging\n  mlops-infra test staging --model trees"
+    )]
+    Test(TestArgs),
+    /// Promote the package a model serves on one environment to another, then apply its endpoint there
+    #[command(after_help = "Example:\n  mlops-infra promote trees --from staging --to prod")]
+    Promote(PromoteArgs),
+    /// Start a model's pipeline, or show its recent runs
+    #[command(subcommand)]
+    Pipeline(PipelineCommand),
+    /// Run the environment's self-deploy CodeBuild project
+    #[command(subcommand)]
+    Ci(CiCommand),
+    /// Check credentials, account and region, the platform's roles, and deploy permissions
+    #[command(after_help = "Example:\n  mlops-infra doctor staging")]
+    Doctor(EnvironmentArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    /// Environment name: `environments/<ENV>.yaml`
+    pub environment: String,
+    /// Only this model
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Newest versions shown per model
+    #[arg(long, default_value_t = 10)]
+    pub limit: usize,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// Environment name: `environments/<ENV>.yaml`
+    pub environment: String,
+    /// Model name, as in the environment's `models`
+    pub model: String,
+    /// Package version (default: the newest pending one)
+    pub version: Option<u64>,
+    /// Why; recorded as the package's approval description
+    #[arg(long, default_value = "approved with mlops-infra")]
+    pub reason: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RejectArgs {
+    /// Environment name: `environments/<ENV>.yaml`
+    pub environment: String,
+    /// Model name, as in the environment's `models`
+    pub model: String,
+    /// Package version (default: the newest pending one)
+    pub version: Option<u64>,
+    /// Why; recorded as the package's approval description
+    #[arg(long)]
+    pub reason: String,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Environment name: `environments/<ENV>.yaml`
+    pub environment: String,
+    /// Only this model's endpoint
+    #[arg(long)]
+    pub model: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    /// Model name
+    pub model: String,
+    /// Environment whose endpoint passed its tests
+    #[arg(long)]
+    pub from: String,
+    /// Environment to promote to; its endpoint must serve `promoted`
+    #[arg(long)]
+    pub to: String,
+    /// Do not ask for confirmation
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PipelineCommand {
+    /// Start a run of a model's pipeline
+    #[command(
+        after_help = "Example:\n  mlops-infra pipeline start staging trees --param InputDataUri=s3://bucket/raw/trees/2026-11/"
+    )]
+    Start(PipelineStartArgs),
+    /// Show the recent runs of the environment's pipelines
+    #[command(after_help = "Example:\n  mlops-infra pipeline status staging trees")]
+    Status(PipelineStatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PipelineStartArgs {
+    /// Environment name: `environments/<ENV>.yaml`
+    pub environment: String,
+    /// Model name
+    pub model: String,
+    /// A pipeline parameter for this run; repeatable
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PipelineStatusArgs {
+    /// Environment name: `environments/<ENV>.yaml`
+    pub environment: String,
+    /// Only this model
+    pub model: Option<String>,
+    /// Runs shown per pipeline
+    #[arg(long, default_value_t = 5)]
+    pub limit: i32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CiCommand {
+    /// Start the self-deploy build and follow its phases and log to the end
+    #[command(after_help = "Example:\n  mlops-infra ci run staging")]
+    Run(CiRunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CiRunArgs {
+    /// Environment name: `environments/<ENV>.yaml`
+    pub environment: String,
+    /// Start the build and exit without following it
+    #[arg(long)]
+    pub no_follow: bool,
 }
 
 #[derive(Debug, Args)]

@@ -5,10 +5,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use mlops_infra::apply::{Interrupt, Polling};
-use mlops_infra::aws::sdk::SdkCloudFormation;
-use mlops_infra::cli::{Cli, ColorChoice, Command};
+use mlops_infra::aws::sdk::{SdkCloudFormation, load_config};
+use mlops_infra::aws::sdk_platform::SdkPlatform;
+use mlops_infra::cli::{CiCommand, Cli, ColorChoice, Command, PipelineCommand};
+use mlops_infra::commands::acceptance::{self, Side};
 use mlops_infra::commands::deploy::{self, Context};
 use mlops_infra::commands::{self, Output};
+use mlops_infra::commands::{operate, registry};
 use mlops_infra::error::ExitStatus;
 use mlops_infra::view::Palette;
 
@@ -83,17 +86,22 @@ fn run_against_aws(
         confirm: std::io::stdin()
             .is_terminal()
             .then_some(&confirm as &dyn Fn(&str) -> bool),
+        now: String::new(),
     };
-    let region = region_of(project_dir, command);
+    let now = aws_smithy_types::DateTime::from_millis(millis as i64)
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_default();
+    let context = Context { now, ..context };
+    let environment = environment_of(command);
     runtime.block_on(async {
-        let client = SdkCloudFormation::from_environment(region.as_deref()).await;
+        let (client, platform) = clients(project_dir, environment.as_deref()).await;
         let work = async {
             match command {
                 Command::Plan(args) => {
-                    deploy::plan(&client, project_dir, args, output, &context).await
+                    deploy::plan(&client, &platform, project_dir, args, output, &context).await
                 }
                 Command::Apply(args) => {
-                    deploy::apply(&client, project_dir, args, output, &context).await
+                    deploy::apply(&client, &platform, project_dir, args, output, &context).await
                 }
                 Command::Status(args) => {
                     deploy::status(&client, project_dir, args, output, &context).await
@@ -103,6 +111,42 @@ fn run_against_aws(
                 }
                 Command::Destroy(args) => {
                     deploy::destroy(&client, project_dir, args, output, &context).await
+                }
+                Command::Models(args) => {
+                    registry::models(&client, &platform, project_dir, args, output).await
+                }
+                Command::Approve(args) => {
+                    registry::approve(&platform, project_dir, args, output).await
+                }
+                Command::Reject(args) => {
+                    registry::reject(&platform, project_dir, args, output).await
+                }
+                Command::Test(args) => {
+                    acceptance::test(&client, &platform, project_dir, args, output, &context).await
+                }
+                Command::Promote(args) => {
+                    let (to_client, to_platform) = clients(project_dir, Some(&args.to)).await;
+                    let from = Side {
+                        client: &client,
+                        platform: &platform,
+                    };
+                    let to = Side {
+                        client: &to_client,
+                        platform: &to_platform,
+                    };
+                    acceptance::promote(from, to, project_dir, args, output, &context).await
+                }
+                Command::Pipeline(PipelineCommand::Start(args)) => {
+                    operate::pipeline_start(&platform, project_dir, args, output).await
+                }
+                Command::Pipeline(PipelineCommand::Status(args)) => {
+                    operate::pipeline_status(&platform, project_dir, args, output).await
+                }
+                Command::Ci(CiCommand::Run(args)) => {
+                    operate::ci_run(&platform, project_dir, args, output, &context).await
+                }
+                Command::Doctor(args) => {
+                    operate::doctor(&platform, project_dir, args, output).await
                 }
                 Command::Render(_) | Command::Validate(_) => ExitStatus::Failure,
             }
@@ -126,25 +170,53 @@ fn run_against_aws(
     })
 }
 
-/// The region to talk to: the environment's (from its file, or from a saved plan).
-fn region_of(project_dir: &std::path::Path, command: &Command) -> Option<String> {
-    let name = match command {
+/// The SDK clients for an environment: its region and profile (from its file), else the
+/// standard chain's.
+async fn clients(
+    project_dir: &std::path::Path,
+    environment: Option<&str>,
+) -> (SdkCloudFormation, SdkPlatform) {
+    let environment =
+        environment.and_then(|name| mlops_infra::config::load(project_dir, name).ok());
+    let config = load_config(
+        environment
+            .as_ref()
+            .map(|environment| environment.region.as_str()),
+        environment
+            .as_ref()
+            .and_then(|environment| environment.profile.as_deref()),
+    )
+    .await;
+    (
+        SdkCloudFormation::from_config(&config),
+        SdkPlatform::from_config(&config),
+    )
+}
+
+/// The environment a command talks to (for `promote`, the source; a saved plan names its own).
+fn environment_of(command: &Command) -> Option<String> {
+    Some(match command {
         Command::Plan(args) => args.environment.clone(),
-        Command::Status(args) => args.environment.clone(),
+        Command::Status(args) | Command::Doctor(args) => args.environment.clone(),
         Command::Outputs(args) => args.environment.clone(),
         Command::Destroy(args) => args.environment.clone(),
+        Command::Models(args) => args.environment.clone(),
+        Command::Approve(args) => args.environment.clone(),
+        Command::Reject(args) => args.environment.clone(),
+        Command::Test(args) => args.environment.clone(),
+        Command::Promote(args) => args.from.clone(),
+        Command::Pipeline(PipelineCommand::Start(args)) => args.environment.clone(),
+        Command::Pipeline(PipelineCommand::Status(args)) => args.environment.clone(),
+        Command::Ci(CiCommand::Run(args)) => args.environment.clone(),
         Command::Apply(args) => {
             let path = std::path::Path::new(&args.target);
             if path.is_file() {
                 let text = std::fs::read_to_string(path).ok()?;
                 let plan: serde_json::Value = serde_json::from_str(&text).ok()?;
-                return plan.get("region")?.as_str().map(str::to_string);
+                return plan.get("environment")?.as_str().map(str::to_string);
             }
             args.target.clone()
         }
         Command::Render(_) | Command::Validate(_) => return None,
-    };
-    mlops_infra::config::load(project_dir, &name)
-        .ok()
-        .map(|environment| environment.region)
+    })
 }

@@ -156,6 +156,9 @@ fn write_stack(out: &mut String, stack: &StackPlan, colors: &Colors) {
     if stack.action == StackAction::NoChange || stack.action == StackAction::Blocked {
         return;
     }
+    for upload in &stack.uploads {
+        let _ = writeln!(out, "    uploads {upload}");
+    }
     for parameter in &stack.parameters {
         let after = parameter
             .value
@@ -167,6 +170,7 @@ fn write_stack(out: &mut String, stack: &StackPlan, colors: &Colors) {
         let source = parameter
             .from_output
             .as_deref()
+            .or(parameter.from_registry.as_deref())
             .map(|source| format!(" ← {source}"))
             .unwrap_or_default();
         match &parameter.before {

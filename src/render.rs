@@ -14,6 +14,7 @@ use tera::{Context, Kwargs, State, Tera, TeraResult, Value};
 use crate::config::{Environment, Model};
 use crate::error::Error;
 use crate::stacks::{StackSpec, stacks};
+use crate::step_code::StepCode;
 use crate::template::{Node, Template};
 
 /// The folder of templates inside a project.
@@ -40,7 +41,8 @@ pub struct RenderedStack {
     /// The canonical YAML body, as written by `render` and sent to CloudFormation.
     pub body: String,
     pub inputs: Vec<Input>,
-    /// Files apply uploads before the stack (pipeline definitions too large to inline).
+    /// Files apply uploads before the stack: the pipeline step code, and pipeline definitions
+    /// too large to inline.
     pub assets: Vec<Asset>,
 }
 
@@ -51,6 +53,21 @@ pub struct Asset {
     pub key: String,
     pub body: String,
 }
+
+impl Asset {
+    /// `s3://<bucket>/<key>`.
+    pub fn uri(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.key)
+    }
+
+    /// A pipeline definition (`pipelines/<pipeline>/<hash>.json`), as opposed to step code.
+    pub fn is_pipeline_definition(&self) -> bool {
+        self.key.starts_with(PIPELINES_PREFIX)
+    }
+}
+
+/// Key prefix of uploaded pipeline definitions.
+const PIPELINES_PREFIX: &str = "pipelines/";
 
 /// Pipeline definitions up to this size are inlined in the template
 /// (`PipelineDefinitionBody`); larger ones are uploaded and referenced
@@ -67,7 +84,7 @@ pub fn pipeline_asset(
 ) -> Option<Asset> {
     (definition.len() > limit).then(|| Asset {
         bucket: bucket.to_string(),
-        key: format!("pipelines/{pipeline}/{}.json", hash(definition)),
+        key: format!("{PIPELINES_PREFIX}{pipeline}/{}.json", hash(definition)),
         body: definition.to_string(),
     })
 }
@@ -79,10 +96,19 @@ pub fn render(
 ) -> Result<Vec<RenderedStack>, Vec<Error>> {
     let tera = load_templates(project_dir).map_err(|error| vec![error])?;
     let specs = stacks(environment);
+    let step_code = if specs.iter().any(|spec| spec.pipeline_definition) {
+        let step_code = StepCode::load(project_dir).map_err(|error| vec![error])?;
+        step_code
+            .require(&crate::pipeline::generate::SCRIPTS)
+            .map_err(|error| vec![error])?;
+        Some(step_code)
+    } else {
+        None
+    };
     let mut rendered = Vec::new();
     let mut errors = Vec::new();
     for spec in &specs {
-        match render_stack(&tera, environment, &specs, spec) {
+        match render_stack(&tera, environment, &specs, spec, step_code.as_ref()) {
             Ok(stack) => rendered.push(stack),
             Err(error) => errors.push(error),
         }
@@ -166,6 +192,7 @@ fn render_stack(
     environment: &Environment,
     specs: &[StackSpec],
     spec: &StackSpec,
+    step_code: Option<&StepCode>,
 ) -> Result<RenderedStack, Error> {
     let source = PathBuf::from(TEMPLATES_DIR).join(&spec.template);
     let name = source.to_string_lossy().replace('\\', "/");
@@ -203,9 +230,16 @@ fn render_stack(
             .model
             .as_deref()
             .and_then(|model| environment.model(model))
+        && let Some(step_code) = step_code
     {
-        let definition =
-            crate::pipeline::generate::generate(&crate::pipeline::config::spec(environment, model));
+        let bucket = &environment.storage.artifacts_bucket_name;
+        // The code first: the definition names its keys.
+        assets.extend(step_code.assets(bucket));
+        let definition = crate::pipeline::generate::generate(&crate::pipeline::config::spec(
+            environment,
+            model,
+            step_code.uri(bucket),
+        ));
         let json = definition
             .to_json_string()
             .map_err(|error| Error::Template {
@@ -307,7 +341,7 @@ fn fingerprint(value: &str, _: Kwargs, _: &State) -> String {
 }
 
 /// 64-bit FNV-1a of `text`, as 16 hex digits.
-fn hash(text: &str) -> String {
+pub(crate) fn hash(text: &str) -> String {
     let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
     });

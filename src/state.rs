@@ -3,7 +3,7 @@
 //! update, a change set that is described for its authoritative resource list and deleted
 //! again — a plan never leaves a change set behind.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 
@@ -41,8 +41,7 @@ pub async fn read<C: CloudFormation>(
             .into_iter()
             .filter_map(|(name, found)| found.map(|stack| (name, stack)))
             .collect(),
-        change_sets: BTreeMap::new(),
-        unchanged: Default::default(),
+        ..Deployed::default()
     })
 }
 
@@ -53,11 +52,14 @@ pub async fn plan<C: CloudFormation>(
     client: &C,
     environment: &Environment,
     rendered: &[RenderedStack],
+    serving: BTreeMap<String, crate::release::serving::Resolved>,
     polling: Polling,
     change_set_name: &str,
 ) -> AwsResult<Plan> {
     let mut deployed = read(client, rendered, polling).await?;
+    deployed.serving = serving;
     let first = plan::plan(environment, rendered, &deployed);
+    deployed.assets_present = present_assets(client, &first, polling).await?;
     let updates: Vec<_> = first
         .stacks
         .iter()
@@ -125,6 +127,35 @@ pub async fn plan<C: CloudFormation>(
         }
     }
     Ok(plan::plan(environment, rendered, &deployed))
+}
+
+/// The assets of the stacks apply would touch that are already in S3. Stacks share assets
+/// (every pipeline runs the same step code), so each object is checked once.
+async fn present_assets<C: CloudFormation>(
+    client: &C,
+    plan: &Plan,
+    polling: Polling,
+) -> AwsResult<BTreeSet<String>> {
+    let assets: BTreeMap<String, &crate::render::Asset> = plan
+        .stacks
+        .iter()
+        .filter(|stack| stack.action != StackAction::NoChange)
+        .flat_map(|stack| &stack.assets)
+        .map(|asset| (asset.uri(), asset))
+        .collect();
+    let found: Vec<(String, bool)> =
+        stream::iter(assets.into_iter().map(|(uri, asset)| async move {
+            retry(polling, || client.object_exists(&asset.bucket, &asset.key))
+                .await
+                .map(|exists| (uri, exists))
+        }))
+        .buffer_unordered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    Ok(found
+        .into_iter()
+        .filter_map(|(uri, exists)| exists.then_some(uri))
+        .collect())
 }
 
 /// The prefix every change set of this tool carries, with a time-based suffix.

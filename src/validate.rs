@@ -60,7 +60,11 @@ pub fn validate(stacks: &[RenderedStack]) -> Vec<Diagnostic> {
             diagnostics: &mut diagnostics,
         };
         check_limits(stack, &mut report);
-        for asset in &stack.assets {
+        for asset in stack
+            .assets
+            .iter()
+            .filter(|asset| asset.is_pipeline_definition())
+        {
             check_pipeline_body(
                 &asset.body,
                 &format!("s3://{}/{}", asset.bucket, asset.key),

@@ -10,6 +10,7 @@ use std::time::Duration;
 use common::{edit, project_copy, repo};
 use mlops_infra::apply::{Interrupt, Polling};
 use mlops_infra::aws::fake::FakeCloudFormation;
+use mlops_infra::aws::fake_platform::FakePlatform;
 use mlops_infra::cli::{ApplyArgs, PlanArgs, PlanFormat};
 use mlops_infra::commands::Output;
 use mlops_infra::commands::deploy::{self, Context};
@@ -38,6 +39,7 @@ fn context<'a>(interrupt: &'a Interrupt, name: &str) -> Context<'a> {
         change_set_name: format!("mlops-infra-{name}-{run}"),
         interrupt,
         confirm: None,
+        now: "2026-11-25T10:00:00Z".into(),
     }
 }
 
@@ -72,6 +74,7 @@ async fn apply(
         };
         deploy::apply(
             fake,
+            &FakePlatform::new("222222222222"),
             project,
             &args,
             &mut output,
@@ -107,6 +110,7 @@ async fn plan(fake: &FakeCloudFormation, project: &Path, out_file: Option<&Path>
         };
         deploy::plan(
             fake,
+            &FakePlatform::new("222222222222"),
             project,
             &args,
             &mut output,

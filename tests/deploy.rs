@@ -35,6 +35,8 @@ fn staging_applies_plans_clean_changes_and_is_destroyed() {
         applied.stderr
     );
 
+    assert_step_code_is_where_the_pipelines_read_it(&aws);
+
     let clean = run(&["plan", "staging", "--detailed-exitcode"]);
     assert_eq!(
         clean.code, 0,
@@ -124,6 +126,12 @@ fn staging_applies_plans_clean_changes_and_is_destroyed() {
         "models:\n",
         "models:\n  - name: shrubs\n    parent: plants\n    subgroup: shrubs\n    num_classes: 12\n",
     );
+    let grown_plan = run(&["plan", "staging"]);
+    assert!(
+        !grown_plan.stdout.contains("uploads "),
+        "the step code is already uploaded:\n{}",
+        grown_plan.stdout
+    );
     let grown = run(&["apply", "staging", "--yes"]);
     assert_eq!(grown.code, 0, "apply a new child:\n{}", grown.stderr);
     let grown_summary = summary(&grown.stderr);
@@ -200,6 +208,46 @@ fn staging_applies_plans_clean_changes_and_is_destroyed() {
         "{}",
         status.stdout
     );
+}
+
+/// Every processing step of every deployed pipeline reads its script from an S3 object that
+/// exists and holds the repository's `steps/<script>`, read back with boto3.
+fn assert_step_code_is_where_the_pipelines_read_it(aws: &LocalAws) {
+    let found = aws.boto3(
+        REGION,
+        r#"
+import boto3, json
+sm, s3 = boto3.client("sagemaker"), boto3.client("s3")
+code = {}
+for summary in sm.list_pipelines()["PipelineSummaries"]:
+    definition = json.loads(sm.describe_pipeline(PipelineName=summary["PipelineName"])["PipelineDefinition"])
+    for step in definition["Steps"]:
+        for item in step.get("Arguments", {}).get("ProcessingInputs", []):
+            if item["InputName"] == "code":
+                uri = item["S3Input"]["S3Uri"]
+                bucket, key = uri[len("s3://"):].split("/", 1)
+                code[uri] = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+print(json.dumps(code))
+"#,
+    );
+    let code: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(&found).expect("json");
+    let scripts: std::collections::BTreeSet<&str> = code
+        .keys()
+        .filter_map(|uri| uri.rsplit('/').next())
+        .collect();
+    assert_eq!(
+        scripts,
+        ["data_quality.py", "evaluate.py", "preprocess.py"].into(),
+        "{code:?}"
+    );
+    for (uri, body) in &code {
+        let script = uri.rsplit('/').next().expect("file name");
+        let local =
+            std::fs::read_to_string(common::repo().join("steps").join(script)).expect("script");
+        assert_eq!(body, &local, "{uri} differs from steps/{script}");
+        assert!(uri.contains("/code/"), "{uri}");
+    }
 }
 
 #[test]

@@ -128,8 +128,8 @@ fn an_undeclared_parameter_is_caught_everywhere_it_is_used() {
     assert_eq!(
         paths,
         [
-            "Steps[5].Arguments.Conditions[0].RightValue",
-            "Steps[5].Arguments.ElseSteps[0].Arguments.ErrorMessage",
+            "Steps[7].Arguments.Conditions[0].RightValue",
+            "Steps[7].Arguments.ElseSteps[0].Arguments.ErrorMessage",
         ]
     );
     assert!(
@@ -178,7 +178,7 @@ fn a_json_get_on_an_undeclared_property_file_is_caught() {
         step_mut(definition, "Evaluate")["PropertyFiles"][0]["PropertyFileName"] = json!("Report");
     }));
     assert_eq!(problem.step.as_deref(), Some("CheckAccuracy"));
-    assert_eq!(problem.path, "Steps[5].Arguments.Conditions[0].LeftValue");
+    assert_eq!(problem.path, "Steps[7].Arguments.Conditions[0].LeftValue");
     assert_eq!(
         problem.message,
         "step `Evaluate` declares no property file `EvaluationReport`"
@@ -190,7 +190,7 @@ fn a_property_file_on_an_undeclared_output_is_caught() {
     let problem = one(problems_after(|definition| {
         step_mut(definition, "Evaluate")["PropertyFiles"][0]["OutputName"] = json!("report");
     }));
-    assert_eq!(problem.path, "Steps[4].PropertyFiles[0].OutputName");
+    assert_eq!(problem.path, "Steps[6].PropertyFiles[0].OutputName");
 }
 
 #[test]
@@ -201,19 +201,19 @@ fn duplicate_and_invalid_step_names_are_caught() {
             .as_array_mut()
             .expect("steps")
             .push(copy);
-        definition["Steps"][5]["Arguments"]["ElseSteps"][0]["Name"] = json!("Accuracy too low");
+        definition["Steps"][7]["Arguments"]["ElseSteps"][0]["Name"] = json!("Accuracy too low");
     });
     assert_eq!(problems.len(), 2, "{problems:#?}");
-    assert_eq!(problems[0].path, "Steps[5].Arguments.ElseSteps[0].Name");
+    assert_eq!(problems[0].path, "Steps[7].Arguments.ElseSteps[0].Name");
     assert!(problems[0].message.contains("is not valid"));
-    assert_eq!(problems[1].path, "Steps[6].Name");
+    assert_eq!(problems[1].path, "Steps[8].Name");
     assert!(problems[1].message.contains("already used at `Steps[0]`"));
 }
 
 #[test]
 fn a_branch_step_also_at_the_top_level_is_caught() {
     let problem = one(problems_after(|definition| {
-        let register = definition["Steps"][5]["Arguments"]["IfSteps"][0].clone();
+        let register = definition["Steps"][7]["Arguments"]["IfSteps"][0].clone();
         definition["Steps"]
             .as_array_mut()
             .expect("steps")
@@ -255,7 +255,7 @@ fn an_unknown_step_type_is_caught() {
             .expect("steps")
             .push(json!({"Name": "Extra", "Type": "Proccessing", "Arguments": {}}));
     }));
-    assert_eq!(problem.path, "Steps[6].Type");
+    assert_eq!(problem.path, "Steps[8].Type");
     assert_eq!(problem.hint.as_deref(), Some("did you mean `Processing`?"));
 }
 
@@ -270,9 +270,9 @@ fn a_default_of_the_wrong_type_is_caught() {
 #[test]
 fn shapes_the_model_rejects_are_parse_errors_with_a_path() {
     let mut definition = to_value(&generate(&PipelineSpec::example()));
-    definition["Steps"][5]["Arguments"]["Conditions"][0]["Type"] = json!("AtLeast");
+    definition["Steps"][7]["Arguments"]["Conditions"][0]["Type"] = json!("AtLeast");
     let error = PipelineDefinition::from_json_str(&definition.to_string()).expect_err("rejected");
-    assert_eq!(error.path, "Steps[5]");
+    assert_eq!(error.path, "Steps[7]");
     assert!(
         error.message.contains("unknown variant `AtLeast`"),
         "{error}"

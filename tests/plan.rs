@@ -20,9 +20,16 @@ fn rendered(
     (environment, stacks)
 }
 
-/// Every stack deployed as `stacks` renders, with outputs standing in for real values.
+/// Every stack deployed as `stacks` renders, with outputs standing in for real values, and
+/// the assets of the current rendering already uploaded.
 fn deployed(stacks: &[RenderedStack]) -> Deployed {
     let mut deployed = Deployed::default();
+    let (_, current) = rendered(&repo(), "staging");
+    deployed.assets_present = current
+        .iter()
+        .flat_map(|stack| &stack.assets)
+        .map(|asset| asset.uri())
+        .collect();
     let outputs = |stack: &RenderedStack| -> BTreeMap<String, String> {
         stack
             .template
@@ -36,15 +43,23 @@ fn deployed(stacks: &[RenderedStack]) -> Deployed {
         .map(|stack| (stack.spec.id.clone(), outputs(stack)))
         .collect();
     for stack in stacks {
-        let parameters = stack
-            .inputs
+        // As DescribeStacks reports them: inputs with their upstream values, others with
+        // their defaults.
+        let defaults = stack
+            .template
+            .parameters
             .iter()
-            .map(|input| {
+            .filter_map(|(name, parameter)| {
+                let default = parameter.get("Default")?.as_str()?;
+                Some((name.clone(), default.to_string()))
+            });
+        let parameters = defaults
+            .chain(stack.inputs.iter().map(|input| {
                 (
                     input.parameter.clone(),
                     all_outputs[&input.stack][&input.output].clone(),
                 )
-            })
+            }))
             .collect();
         deployed.stacks.insert(
             stack.spec.name.clone(),
@@ -142,6 +157,129 @@ fn nothing_deployed_plans_creates_in_launch_order() {
         "inputs are known only after storage applies"
     );
     assert_eq!(iam.capabilities, vec!["CAPABILITY_NAMED_IAM"]);
+}
+
+#[test]
+fn new_step_code_is_listed_once_as_uploads() {
+    let (environment, stacks) = rendered(&repo(), "staging");
+    let mut state = deployed(&stacks);
+    let code: Vec<String> = stacks
+        .iter()
+        .flat_map(|stack| &stack.assets)
+        .map(|asset| asset.uri())
+        .filter(|uri| uri.contains("/code/"))
+        .collect();
+    assert!(
+        code.iter().any(|uri| uri.ends_with("/evaluate.py")),
+        "{code:?}"
+    );
+    for uri in &code {
+        state.assets_present.remove(uri);
+    }
+    // Unchanged stacks upload nothing even when their assets are missing.
+    let unchanged = plan(&environment, &stacks, &state);
+    assert!(
+        unchanged
+            .stacks
+            .iter()
+            .all(|stack| stack.uploads.is_empty())
+    );
+
+    let none = plan(&environment, &stacks, &Deployed::default());
+    let uploads: Vec<&String> = none
+        .stacks
+        .iter()
+        .flat_map(|stack| &stack.uploads)
+        .collect();
+    let mut unique: Vec<&String> = code.iter().collect();
+    unique.sort();
+    unique.dedup();
+    let mut listed = uploads.clone();
+    listed.sort();
+    assert_eq!(listed, unique, "each new file listed exactly once");
+    let first_pipeline = none
+        .stacks
+        .iter()
+        .find(|stack| stack.id.starts_with("pipeline-"))
+        .expect("a pipeline stack");
+    assert_eq!(first_pipeline.uploads.len(), unique.len());
+    let text = mlops_infra::plan_view::text(&none, false);
+    assert!(
+        text.contains(&format!("    uploads {}", unique[0])),
+        "{text}"
+    );
+}
+
+fn resolved(arn: Option<&str>, source: &str) -> mlops_infra::release::serving::Resolved {
+    mlops_infra::release::serving::Resolved {
+        arn: arn.map(str::to_string),
+        source: source.to_string(),
+    }
+}
+
+const PACKAGE: &str =
+    "arn:aws:sagemaker:eu-west-1:222222222222:model-package/mlops-images-staging-trees/1";
+
+#[test]
+fn a_newly_approved_package_switches_the_endpoint() {
+    let (environment, stacks) = rendered(&repo(), "staging");
+    let mut state = deployed(&stacks);
+    state.serving.insert(
+        "trees".into(),
+        resolved(Some(PACKAGE), "latest-approved: version 1"),
+    );
+    let plan = plan(&environment, &stacks, &state);
+    let changed: Vec<&str> = plan
+        .stacks
+        .iter()
+        .filter(|stack| stack.action != StackAction::NoChange)
+        .map(|stack| stack.id.as_str())
+        .collect();
+    assert_eq!(changed, ["endpoint-trees"]);
+    let text = mlops_infra::plan_view::text(&plan, false);
+    assert!(
+        text.contains(&format!(
+            "    parameter ModelPackageArn:  → {PACKAGE} ← latest-approved: version 1"
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_endpoint_keeps_its_package_when_nothing_newer_resolves() {
+    let (environment, stacks) = rendered(&repo(), "staging");
+    let mut state = deployed(&stacks);
+    let name = "mlops-images-staging-endpoint-trees";
+    state
+        .stacks
+        .get_mut(name)
+        .expect("endpoint stack")
+        .parameters
+        .insert("ModelPackageArn".into(), PACKAGE.into());
+    state.serving.insert(
+        "trees".into(),
+        resolved(None, "latest-approved: no approved package yet"),
+    );
+    let plan = plan(&environment, &stacks, &state);
+    assert!(
+        !plan.has_changes(),
+        "{}",
+        mlops_infra::plan_view::text(&plan, false)
+    );
+    let parameter = plan
+        .stack("endpoint-trees")
+        .and_then(|stack| {
+            stack
+                .parameters
+                .iter()
+                .find(|p| p.name == "ModelPackageArn")
+        })
+        .expect("ModelPackageArn planned");
+    assert_eq!(parameter.value.as_deref(), Some(PACKAGE));
+    assert_eq!(
+        parameter.from_registry.as_deref(),
+        Some("latest-approved: no approved package yet; keeps the package it serves")
+    );
 }
 
 #[test]

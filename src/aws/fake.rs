@@ -421,6 +421,14 @@ impl CloudFormation for FakeCloudFormation {
         Ok(())
     }
 
+    async fn object_exists(&self, bucket: &str, key: &str) -> AwsResult<bool> {
+        let mut state = self.lock();
+        state.call("HeadObject")?;
+        Ok(state
+            .uploads
+            .contains_key(&template_url(bucket, REGION, key)))
+    }
+
     async fn upload_template(&self, bucket: &str, key: &str, body: &str) -> AwsResult<String> {
         let mut state = self.lock();
         state.call("PutObject")?;

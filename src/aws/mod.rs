@@ -3,7 +3,10 @@
 //! service's semantics, for the core's tests. Nothing outside this folder imports SDK types.
 
 pub mod fake;
+pub mod fake_platform;
+pub mod platform;
 pub mod sdk;
+pub mod sdk_platform;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -205,7 +208,10 @@ pub trait CloudFormation {
     fn caller_account(&self) -> impl Future<Output = AwsResult<Option<String>>> {
         async { Ok(None) }
     }
-    /// Uploads a template body to S3; returns its HTTPS URL.
+    /// Whether an object exists (S3 HeadObject): content-addressed assets already uploaded
+    /// are not sent again.
+    fn object_exists(&self, bucket: &str, key: &str) -> impl Future<Output = AwsResult<bool>>;
+    /// Uploads a template body or an asset to S3; returns its HTTPS URL.
     fn upload_template(
         &self,
         bucket: &str,

@@ -23,6 +23,31 @@ use super::{
 /// Attempts per call, the first included, before a throttled or transient error is returned.
 pub const MAX_ATTEMPTS: u32 = 5;
 
+/// The standard configuration chain (environment variables, profiles, SSO,
+/// `AWS_ENDPOINT_URL`, instance roles …) with the SDK's standard retries; `region` overrides
+/// the configured region and `profile` the profile (`AWS_PROFILE`).
+pub async fn load_config(region: Option<&str>, profile: Option<&str>) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
+    if let Some(region) = region {
+        loader = loader.region(Region::new(region.to_string()));
+    }
+    if let Some(profile) = profile {
+        loader = loader.profile_name(profile);
+    }
+    loader.load().await
+}
+
+/// An S3 client for `config`: path-style addressing against a local endpoint
+/// (`http://127.0.0.1:PORT` has no per-bucket host names).
+pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
+    let mut s3 = aws_sdk_s3::config::Builder::from(config);
+    if config.endpoint_url().is_some() {
+        s3 = s3.force_path_style(true);
+    }
+    aws_sdk_s3::Client::from_conf(s3.build())
+}
+
 /// CloudFormation and S3 clients sharing one configuration.
 #[derive(Debug, Clone)]
 pub struct SdkCloudFormation {
@@ -33,28 +58,16 @@ pub struct SdkCloudFormation {
 }
 
 impl SdkCloudFormation {
-    /// Clients from the standard configuration chain (environment variables, profiles, SSO,
-    /// `AWS_ENDPOINT_URL`, instance roles …), with `region` overriding the configured region.
-    pub async fn from_environment(region: Option<&str>) -> Self {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
-        if let Some(region) = region {
-            loader = loader.region(Region::new(region.to_string()));
-        }
-        let config = loader.load().await;
-        Self::from_config(&config)
+    /// Clients from the standard configuration chain (see `load_config`).
+    pub async fn from_environment(region: Option<&str>, profile: Option<&str>) -> Self {
+        Self::from_config(&load_config(region, profile).await)
     }
 
     /// Clients from a loaded configuration (the tests point one at the local emulator).
     pub fn from_config(config: &SdkConfig) -> Self {
-        let mut s3 = aws_sdk_s3::config::Builder::from(config);
-        if config.endpoint_url().is_some() {
-            // A local endpoint (`http://127.0.0.1:PORT`) has no per-bucket host names.
-            s3 = s3.force_path_style(true);
-        }
         SdkCloudFormation {
             cloudformation: aws_sdk_cloudformation::Client::new(config),
-            s3: aws_sdk_s3::Client::from_conf(s3.build()),
+            s3: s3_client(config),
             sts: Some(aws_sdk_sts::Client::new(config)),
         }
     }
@@ -335,6 +348,16 @@ impl CloudFormation for SdkCloudFormation {
     /// PutObject with the bucket's default encryption; the URL is the virtual-hosted S3 URL
     /// CloudFormation reads. The local emulator (moto) resolves that URL from its own S3 store
     /// by the first host label, so the same URL serves it when `AWS_ENDPOINT_URL` is set.
+    async fn object_exists(&self, bucket: &str, key: &str) -> AwsResult<bool> {
+        match self.s3.head_object().bucket(bucket).key(key).send().await {
+            Ok(_) => Ok(true),
+            Err(error) => match classify(error) {
+                AwsError::NotFound => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
+
     async fn upload_template(&self, bucket: &str, key: &str, body: &str) -> AwsResult<String> {
         let region = self
             .s3
@@ -348,7 +371,7 @@ impl CloudFormation for SdkCloudFormation {
             .put_object()
             .bucket(bucket)
             .key(key)
-            .content_type("text/yaml")
+            .content_type(content_type(key))
             .body(aws_sdk_s3::primitives::ByteStream::from(
                 body.as_bytes().to_vec(),
             ))
@@ -410,7 +433,7 @@ fn deployed_stack(stack: &cfn::Stack) -> DeployedStack {
     }
 }
 
-fn rfc3339(time: &DateTime) -> Option<String> {
+pub(super) fn rfc3339(time: &DateTime) -> Option<String> {
     time.fmt(DateTimeFormat::DateTime).ok()
 }
 
@@ -493,8 +516,18 @@ fn starts_operation(event: &cfn::StackEvent) -> bool {
         )
 }
 
+/// The Content-Type of an uploaded template or asset, by its key's extension.
+fn content_type(key: &str) -> &'static str {
+    match key.rsplit_once('.').map(|(_, extension)| extension) {
+        Some("json") => "application/json",
+        Some("yaml" | "yml") => "text/yaml",
+        Some("py") => "text/x-python",
+        _ => "text/plain",
+    }
+}
+
 /// Maps an SDK error to a typed outcome. The one place error codes and messages are read.
-fn classify<E>(error: SdkError<E, HttpResponse>) -> AwsError
+pub(super) fn classify<E>(error: SdkError<E, HttpResponse>) -> AwsError
 where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
 {
@@ -533,9 +566,13 @@ fn classify_service(code: Option<&str>, message: Option<&str>, status: u16) -> A
         | "UnrecognizedClientException"
         | "SignatureDoesNotMatch"
         | "InvalidAccessKeyId" => AwsError::AccessDenied(message),
-        "ChangeSetNotFound" | "ChangeSetNotFoundException" | "StackNotFoundException" => {
-            AwsError::NotFound
-        }
+        // HeadObject's 404 carries no body; the SDK names it `NotFound`.
+        "ChangeSetNotFound"
+        | "ChangeSetNotFoundException"
+        | "StackNotFoundException"
+        | "NotFound"
+        | "NoSuchKey" => AwsError::NotFound,
+        "" if status == 404 => AwsError::NotFound,
         "ValidationError" if names_missing_stack(&message) => AwsError::NotFound,
         "ValidationError"
         | "InvalidChangeSetStatus"

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::apply::{self, ApplyOptions, Interrupt, Outcome, Polling, Progress, Reporter};
+use crate::aws::platform::Platform;
 use crate::aws::{AwsError, CloudFormation};
 use crate::cli::{
     ApplyArgs, DestroyArgs, EnvironmentArgs, OutputFormat, OutputsArgs, PlanArgs, PlanFormat,
@@ -17,6 +18,7 @@ use crate::error::{Error, ExitStatus};
 use crate::graph::Graph;
 use crate::plan::{self, Plan};
 use crate::plan_view;
+use crate::release::serving;
 use crate::render::{self, RenderedStack};
 use crate::state;
 use crate::validate::{self, Severity};
@@ -30,9 +32,11 @@ pub struct Context<'a> {
     pub interrupt: &'a Interrupt,
     /// Asks the user to confirm; `None` when nobody can answer (no terminal).
     pub confirm: Option<&'a dyn Fn(&str) -> bool>,
+    /// The time of the run (RFC 3339), for what the release flow records.
+    pub now: String,
 }
 
-fn aws_error(action: &str, error: AwsError) -> Error {
+pub(crate) fn aws_error(action: &str, error: AwsError) -> Error {
     let hint = match &error {
         AwsError::AccessDenied(_) => Some("check the credentials in use (profile, SSO session, environment) and their permissions; `aws sts get-caller-identity` shows who you are".to_string()),
         AwsError::Transport(_) => Some("check the network and AWS_ENDPOINT_URL if one is set".to_string()),
@@ -73,7 +77,10 @@ fn prepare(
 }
 
 /// The account guard: credentials for another account never touch this environment.
-async fn guard<C: CloudFormation>(client: &C, environment: &Environment) -> Result<(), Error> {
+pub(crate) async fn guard<C: CloudFormation>(
+    client: &C,
+    environment: &Environment,
+) -> Result<(), Error> {
     match client.caller_account().await {
         Ok(Some(account)) if account != environment.account_id => Err(Error::Usage {
             message: format!(
@@ -112,8 +119,9 @@ fn keep_stacks(plan: &mut Plan, stacks: &[String]) -> Result<(), Error> {
     Ok(())
 }
 
-pub async fn plan<C: CloudFormation>(
+pub async fn plan<C: CloudFormation, P: Platform>(
     client: &C,
+    platform: &P,
     project_dir: &Path,
     args: &PlanArgs,
     output: &mut Output<'_>,
@@ -126,10 +134,15 @@ pub async fn plan<C: CloudFormation>(
     if let Err(error) = guard(client, &environment).await {
         return output.fail(&[error]);
     }
+    let serving = match serving::resolve_all(platform, &environment).await {
+        Ok(serving) => serving,
+        Err(error) => return output.fail(&[error]),
+    };
     let mut plan = match state::plan(
         client,
         &environment,
         &rendered,
+        serving,
         context.polling,
         &context.change_set_name,
     )
@@ -282,8 +295,9 @@ fn describe(outcome: &Outcome) -> String {
     }
 }
 
-pub async fn apply<C: CloudFormation>(
+pub async fn apply<C: CloudFormation, P: Platform>(
     client: &C,
+    platform: &P,
     project_dir: &Path,
     args: &ApplyArgs,
     output: &mut Output<'_>,
@@ -328,10 +342,15 @@ pub async fn apply<C: CloudFormation>(
         if let Err(error) = guard(client, &environment).await {
             return output.fail(&[error]);
         }
+        let serving = match serving::resolve_all(platform, &environment).await {
+            Ok(serving) => serving,
+            Err(error) => return output.fail(&[error]),
+        };
         match state::plan(
             client,
             &environment,
             &rendered,
+            serving,
             context.polling,
             &context.change_set_name,
         )

@@ -1,7 +1,10 @@
 //! The commands: each loads, renders and checks through the core, then hands results to `view`.
 //! Data goes to `out` (stdout), everything else to `err` (stderr).
 
+pub mod acceptance;
 pub mod deploy;
+pub mod operate;
+pub mod registry;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

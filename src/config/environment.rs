@@ -4,7 +4,7 @@ use indexmap::IndexMap;
 use serde::Serialize;
 
 use super::names;
-use super::platform::{self, Api, Ci, Endpoint, Monitoring, Pipeline};
+use super::platform::{self, Acceptance, Api, Ci, Endpoint, Monitoring, Pipeline, Serving};
 use super::raw::{RawEnvironment, RawModel};
 
 /// Longest project name: it is part of every stack, bucket and SageMaker name.
@@ -40,6 +40,9 @@ pub struct Environment {
     pub api: Api,
     /// The CodeBuild projects; an environment without a `ci` section has none.
     pub ci: Option<Ci>,
+    /// AWS profile for this environment's commands; `None`: the standard credential chain.
+    pub profile: Option<String>,
+    pub acceptance: Acceptance,
 }
 
 /// Container images of the pipeline's jobs.
@@ -80,6 +83,8 @@ pub struct Model {
     /// The evaluation accuracy a trained model needs to be registered.
     pub accuracy_threshold: f64,
     pub num_classes: u32,
+    /// Which package the model's endpoint serves.
+    pub serving: Serving,
 }
 
 impl Environment {
@@ -291,6 +296,14 @@ pub(super) fn validate(name: &str, raw: RawEnvironment) -> Result<Environment, V
     let pipeline = platform::validate_pipeline(raw.pipeline.unwrap_or_default(), &mut problems);
     let api = platform::validate_api(raw.api.unwrap_or_default(), &mut problems);
     let ci = platform::validate_ci(raw.ci, &mut problems);
+    let acceptance =
+        platform::validate_acceptance(raw.acceptance.unwrap_or_default(), &mut problems);
+    if raw.profile.as_deref().is_some_and(str::is_empty) {
+        problems.push(
+            Problem::new("profile", "is empty")
+                .hint("name a profile of your AWS config, or remove `profile` to use the standard credential chain"),
+        );
+    }
 
     let images = Images {
         processing: image(
@@ -314,6 +327,7 @@ pub(super) fn validate(name: &str, raw: RawEnvironment) -> Result<Environment, V
         raw.models.unwrap_or_default(),
         &defaults,
         pipeline.accuracy_threshold,
+        endpoint.serving,
         &mut problems,
     );
 
@@ -334,6 +348,8 @@ pub(super) fn validate(name: &str, raw: RawEnvironment) -> Result<Environment, V
             pipeline,
             api,
             ci,
+            profile: raw.profile,
+            acceptance,
         })
     } else {
         Err(problems)
@@ -374,6 +390,7 @@ fn validate_models(
     raw_models: Vec<RawModel>,
     defaults: &InstanceDefaults,
     accuracy_threshold: f64,
+    serving: Serving,
     problems: &mut Vec<Problem>,
 ) -> Vec<Model> {
     let mut models: Vec<Model> = Vec::new();
@@ -478,7 +495,15 @@ fn validate_models(
                 .hint("only parent models route images; a child has one `subgroup`"),
             );
         }
+        let serving = platform::parse_serving(
+            &format!("{path}.serving"),
+            raw.serving,
+            serving,
+            true,
+            problems,
+        );
         models.push(Model {
+            serving,
             description: raw
                 .description
                 .unwrap_or_else(|| format!("{name} image classifier")),

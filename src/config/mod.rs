@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 
 pub use environment::{Environment, Iam, Images, Model, Storage};
 pub use names::check_bucket_name;
-pub use platform::{Api, Autoscaling, Ci, Endpoint, Monitoring, Pipeline, Range, Split, Tuning};
+pub use platform::{
+    Acceptance, Api, Autoscaling, Ci, Endpoint, Monitoring, Pipeline, Range, Serving, Split, Tuning,
+};
 
 use crate::error::{InputError, Position, did_you_mean};
 use environment::MAX_ENVIRONMENT_LENGTH;

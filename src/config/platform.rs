@@ -4,10 +4,116 @@ use indexmap::IndexMap;
 use serde::Serialize;
 
 use super::environment::Problem;
-use super::raw::{RawApi, RawCi, RawEndpoint, RawMonitoring, RawPipeline};
+use super::raw::{
+    RawAcceptance, RawApi, RawCi, RawEndpoint, RawMonitoring, RawPipeline, RawServing,
+};
+
+/// Which model package an endpoint serves; resolved against the registry when planning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Serving {
+    /// The newest Approved package of the model's group.
+    LatestApproved,
+    /// The package `mlops-infra promote` recorded for this environment (one that passed the
+    /// source environment's acceptance tests).
+    Promoted,
+    /// This version of the model's group; it must be Approved.
+    Version(u64),
+}
+
+impl std::fmt::Display for Serving {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Serving::LatestApproved => f.write_str("latest-approved"),
+            Serving::Promoted => f.write_str("promoted"),
+            Serving::Version(version) => write!(f, "version {version}"),
+        }
+    }
+}
+
+/// Parses a `serving` value; `allow_version` is false for the environment-wide default,
+/// since versions belong to one model's group.
+pub(super) fn parse_serving(
+    key: &str,
+    raw: Option<RawServing>,
+    default: Serving,
+    allow_version: bool,
+    problems: &mut Vec<Problem>,
+) -> Serving {
+    match raw {
+        None => default,
+        Some(RawServing::Named(name)) => match name.as_str() {
+            "latest-approved" => Serving::LatestApproved,
+            "promoted" => Serving::Promoted,
+            other => {
+                let mut problem = Problem::new(key, format!("`{other}` is not a serving choice"));
+                problem = problem.hint(if allow_version {
+                    "use `latest-approved`, `promoted` or a package version number such as `3`"
+                } else {
+                    "use `latest-approved` or `promoted`"
+                });
+                problems.push(problem);
+                default
+            }
+        },
+        Some(RawServing::Version(version)) if allow_version && version > 0 => {
+            Serving::Version(version)
+        }
+        Some(RawServing::Version(version)) => {
+            problems.push(if allow_version {
+                Problem::new(key, format!("version {version} does not exist"))
+                    .hint("package versions start at 1")
+            } else {
+                Problem::new(key, "a fixed version belongs to one model").hint(
+                    "set `serving: <version>` on the model in `models`, and `latest-approved` or `promoted` here",
+                )
+            });
+            default
+        }
+    }
+}
+
+/// What `mlops-infra test` checks on each endpoint.
+#[derive(Debug, Clone, Serialize)]
+pub struct Acceptance {
+    /// Folder of sample images, relative to the project.
+    pub payloads: String,
+    pub max_latency_milliseconds: u32,
+}
+
+const DEFAULT_PAYLOADS: &str = "payloads";
+const DEFAULT_MAX_LATENCY_MILLISECONDS: u32 = 2_000;
+
+pub(super) fn validate_acceptance(raw: RawAcceptance, problems: &mut Vec<Problem>) -> Acceptance {
+    let max_latency_milliseconds = raw
+        .max_latency_milliseconds
+        .unwrap_or(DEFAULT_MAX_LATENCY_MILLISECONDS);
+    if max_latency_milliseconds == 0 {
+        problems.push(
+            Problem::new("acceptance.max_latency_milliseconds", "must be above 0")
+                .hint("the slowest answer a sample payload may take, e.g. 2000"),
+        );
+    }
+    let payloads = raw.payloads.unwrap_or_else(|| DEFAULT_PAYLOADS.to_string());
+    if payloads.is_empty() || std::path::Path::new(&payloads).is_absolute() {
+        problems.push(
+            Problem::new(
+                "acceptance.payloads",
+                format!("`{payloads}` is not a project folder"),
+            )
+            .hint("a folder relative to the project, e.g. `payloads`"),
+        );
+    }
+    Acceptance {
+        payloads,
+        max_latency_milliseconds,
+    }
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Endpoint {
+    /// What every model's endpoint serves unless the model overrides it.
+    pub serving: Serving,
     pub instance_count: u32,
     pub autoscaling: Option<Autoscaling>,
     /// Blue/green deployment with automatic rollback on the endpoint's alarms.
@@ -165,7 +271,15 @@ pub(super) fn validate_endpoint(raw: RawEndpoint, problems: &mut Vec<Problem>) -
             format!("{data_capture_percentage} is not a percentage (0 to 100)"),
         ));
     }
+    let serving = parse_serving(
+        "endpoint.serving",
+        raw.serving,
+        Serving::LatestApproved,
+        false,
+        problems,
+    );
     Endpoint {
+        serving,
         instance_count,
         autoscaling,
         blue_green: raw.blue_green.unwrap_or(false),

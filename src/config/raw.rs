@@ -24,6 +24,9 @@ pub struct RawEnvironment {
     pub region: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub protected: Option<bool>,
+    /// AWS profile the commands use for this environment; unset: the standard credential chain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<IndexMap<String, String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -44,6 +47,27 @@ pub struct RawEnvironment {
     pub api: Option<RawApi>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ci: Option<RawCi>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acceptance: Option<RawAcceptance>,
+}
+
+/// What `mlops-infra test` checks on each endpoint.
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAcceptance {
+    /// Folder of sample images, relative to the project.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payloads: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_latency_milliseconds: Option<u32>,
+}
+
+/// Which model package an endpoint serves: `latest-approved`, `promoted`, or a version number.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum RawServing {
+    Version(u64),
+    Named(String),
 }
 
 #[derive(Debug, Default, Clone, Deserialize, Serialize)]
@@ -159,6 +183,9 @@ pub struct RawCi {
 #[derive(Debug, Default, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawEndpoint {
+    /// The package every endpoint serves unless its model says otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serving: Option<RawServing>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance_count: Option<u32>,
     /// Autoscaling bounds; both unset means no autoscaling.
@@ -254,4 +281,7 @@ pub struct RawModel {
     /// Number of classes the model tells apart; a parent defaults to its number of routes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub num_classes: Option<u32>,
+    /// Overrides `endpoint.serving` for this model's endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serving: Option<RawServing>,
 }

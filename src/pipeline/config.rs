@@ -29,12 +29,9 @@ pub fn role_arn(environment: &Environment, role: &str) -> String {
     )
 }
 
-/// Where the step scripts live in the artifacts bucket.
-pub fn code_uri(environment: &Environment) -> String {
-    format!("s3://{}/code/", environment.storage.artifacts_bucket_name)
-}
-
-pub fn spec(environment: &Environment, model: &Model) -> PipelineSpec {
+/// The pipeline of `model`, its processing steps reading the step code at `code_uri`
+/// (`s3://<artifacts>/code/<hash>/`, see `step_code`).
+pub fn spec(environment: &Environment, model: &Model, code_uri: String) -> PipelineSpec {
     let pipeline = &environment.pipeline;
     let scaling = |name: &str| match name {
         "Linear" => Scaling::Linear,
@@ -97,7 +94,7 @@ pub fn spec(environment: &Environment, model: &Model) -> PipelineSpec {
             "s3://{}/{}{}/",
             environment.storage.data_bucket_name, pipeline.raw_prefix, model.name
         ),
-        code_uri: code_uri(environment),
+        code_uri,
         processing_image_uri: environment.images.processing.clone(),
         training_image_uri: environment.images.training.clone(),
         processing: Compute {

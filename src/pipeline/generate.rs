@@ -2,7 +2,7 @@
 //! train → evaluate → register if accurate enough, else fail.
 
 use indexmap::IndexMap;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::arguments::{
     AlgorithmSpecification, AppSpecification, CategoricalRange, Channel, ClusterConfig, DataSource,
@@ -26,12 +26,20 @@ pub const DATA_QUALITY: &str = "DataQuality";
 pub const PREPROCESS: &str = "Preprocess";
 pub const TUNE: &str = "Tune";
 pub const TRAIN: &str = "Train";
+pub const CREATE_MODEL: &str = "CreateModel";
+pub const PREDICT_TEST: &str = "PredictTest";
 pub const EVALUATE: &str = "Evaluate";
 pub const CHECK_ACCURACY: &str = "CheckAccuracy";
 pub const REGISTER: &str = "Register";
 pub const ACCURACY_BELOW_THRESHOLD: &str = "AccuracyBelowThreshold";
 
 /// Pipeline parameters a run can override.
+/// The step scripts (in `steps/`) the processing steps run.
+pub const DATA_QUALITY_SCRIPT: &str = "data_quality.py";
+pub const PREPROCESS_SCRIPT: &str = "preprocess.py";
+pub const EVALUATE_SCRIPT: &str = "evaluate.py";
+pub const SCRIPTS: [&str; 3] = [DATA_QUALITY_SCRIPT, PREPROCESS_SCRIPT, EVALUATE_SCRIPT];
+
 pub const INPUT_DATA_URI: &str = "InputDataUri";
 pub const PROCESSING_INSTANCE_TYPE: &str = "ProcessingInstanceType";
 pub const TRAINING_INSTANCE_TYPE: &str = "TrainingInstanceType";
@@ -42,14 +50,18 @@ pub const MODEL_APPROVAL_STATUS: &str = "ModelApprovalStatus";
 pub const EVALUATION_REPORT: &str = "EvaluationReport";
 const EVALUATION_FILE: &str = "evaluation.json";
 
-/// Preprocess outputs: the whole resized dataset, its splits, and the tuning subset.
-const DATASET_OUTPUTS: [&str; 6] = [
+/// Preprocess outputs: the whole resized dataset, its splits and the tuning subset (RecordIO,
+/// one `.rec` per channel), the splits' indexes and class names, and the test split as single
+/// JPEGs for the batch transform (see docs/steps.md).
+const DATASET_OUTPUTS: [&str; 8] = [
     "full",
     "train",
     "validation",
     "test",
     "tuning-train",
     "tuning-validation",
+    "index",
+    "test-images",
 ];
 
 const INPUT_ROOT: &str = "/opt/ml/processing/input";
@@ -77,6 +89,8 @@ pub fn generate(spec: &PipelineSpec) -> PipelineDefinition {
             preprocess(spec),
             tune(spec),
             train(spec),
+            create_model(spec),
+            predict_test(spec),
             evaluate(spec),
             check_accuracy(spec),
         ],
@@ -152,7 +166,7 @@ fn data_quality(spec: &PipelineSpec) -> Step {
     processing_step(
         spec,
         DATA_QUALITY,
-        "data_quality.py",
+        DATA_QUALITY_SCRIPT,
         vec![input("raw", Argument::parameter(INPUT_DATA_URI))],
         vec![output("manifest", manifests)],
         arguments,
@@ -184,7 +198,7 @@ fn preprocess(spec: &PipelineSpec) -> Step {
     processing_step(
         spec,
         PREPROCESS,
-        "preprocess.py",
+        PREPROCESS_SCRIPT,
         vec![
             input(
                 "manifest",
@@ -346,23 +360,64 @@ fn train(spec: &PipelineSpec) -> Step {
     Step::new(TRAIN, StepKind::Training(Box::new(arguments)))
 }
 
-/// Scores the trained model on the test split and writes `evaluation.json`.
+/// The trained model as a SageMaker model, for the batch transform over the test split. The
+/// built-in algorithm's image serves its own artifacts.
+fn create_model(spec: &PipelineSpec) -> Step {
+    let arguments = json!({
+        "ExecutionRoleArn": spec.role_arn,
+        "PrimaryContainer": {
+            "Image": spec.training_image_uri,
+            "ModelDataUrl": model_artifacts(),
+        },
+    });
+    Step::new(CREATE_MODEL, StepKind::Model(arguments))
+}
+
+/// Scores every test image: one request per file (`application/x-image`), one `<file>.out`
+/// per image holding the class probabilities (`application/json`).
+fn predict_test(spec: &PipelineSpec) -> Step {
+    let arguments = json!({
+        "ModelName": Expression::step_property(CREATE_MODEL, "ModelName"),
+        "TransformInput": {
+            "DataSource": {"S3DataSource": {
+                "S3DataType": "S3Prefix",
+                "S3Uri": processing_output(PREPROCESS, "test-images"),
+            }},
+            "ContentType": "application/x-image",
+            "SplitType": "None",
+        },
+        "TransformOutput": {
+            "S3OutputPath": run_prefix(spec, &["predictions"]),
+            "Accept": "application/json",
+            "AssembleWith": "None",
+        },
+        "TransformResources": {
+            "InstanceCount": 1,
+            "InstanceType": spec.transform_instance_type(),
+        },
+    });
+    Step::new(PREDICT_TEST, StepKind::Transform(arguments))
+}
+
+/// Scores the test split's predictions and writes `evaluation.json`.
 fn evaluate(spec: &PipelineSpec) -> Step {
     let arguments = vec![
-        "--model".into(),
-        format!("{INPUT_ROOT}/model").into(),
-        "--test".into(),
-        format!("{INPUT_ROOT}/test").into(),
+        "--predictions".into(),
+        format!("{INPUT_ROOT}/predictions").into(),
+        "--index".into(),
+        format!("{INPUT_ROOT}/index").into(),
         "--output".into(),
         format!("{OUTPUT_ROOT}/evaluation/{EVALUATION_FILE}").into(),
     ];
+    let predictions =
+        Expression::step_property(PREDICT_TEST, "TransformOutput.S3OutputPath").into();
     let mut step = processing_step(
         spec,
         EVALUATE,
-        "evaluate.py",
+        EVALUATE_SCRIPT,
         vec![
-            input("model", model_artifacts().into()),
-            input("test", processing_output(PREPROCESS, "test").into()),
+            input("predictions", predictions),
+            input("index", processing_output(PREPROCESS, "index").into()),
         ],
         vec![output("evaluation", run_prefix(spec, &["evaluation"]))],
         arguments,
@@ -675,6 +730,8 @@ mod tests {
                 PREPROCESS,
                 TUNE,
                 TRAIN,
+                CREATE_MODEL,
+                PREDICT_TEST,
                 EVALUATE,
                 CHECK_ACCURACY,
                 REGISTER,
@@ -791,10 +848,67 @@ mod tests {
         );
     }
 
+    fn step<'a>(definition: &'a Value, name: &str) -> &'a Value {
+        definition["Steps"]
+            .as_array()
+            .and_then(|steps| steps.iter().find(|step| step["Name"] == name))
+            .unwrap_or_else(|| panic!("no step {name}"))
+    }
+
+    #[test]
+    fn the_test_split_is_scored_by_a_batch_transform_of_the_trained_model() {
+        let definition = generated();
+        let model = step(&definition, CREATE_MODEL);
+        assert_eq!(model["Type"], "Model");
+        assert_eq!(
+            model["Arguments"]["PrimaryContainer"]["ModelDataUrl"],
+            json!({"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"})
+        );
+        let transform = &step(&definition, PREDICT_TEST)["Arguments"];
+        assert_eq!(
+            transform["ModelName"],
+            json!({"Get": "Steps.CreateModel.ModelName"})
+        );
+        assert_eq!(
+            transform["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"],
+            json!({"Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['test-images'].S3Output.S3Uri"})
+        );
+        assert_eq!(
+            transform["TransformInput"]["ContentType"],
+            "application/x-image"
+        );
+        assert_eq!(transform["TransformOutput"]["Accept"], "application/json");
+        assert_eq!(
+            transform["TransformResources"]["InstanceType"],
+            "ml.m5.large"
+        );
+        let evaluate = &step(&definition, EVALUATE)["Arguments"];
+        let inputs = &evaluate["ProcessingInputs"];
+        assert_eq!(
+            inputs[0]["S3Input"]["S3Uri"],
+            json!({"Get": "Steps.PredictTest.TransformOutput.S3OutputPath"})
+        );
+        assert_eq!(
+            inputs[1]["S3Input"]["S3Uri"],
+            json!({"Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['index'].S3Output.S3Uri"})
+        );
+        assert_eq!(
+            evaluate["AppSpecification"]["ContainerArguments"],
+            json!([
+                "--predictions",
+                "/opt/ml/processing/input/predictions",
+                "--index",
+                "/opt/ml/processing/input/index",
+                "--output",
+                "/opt/ml/processing/output/evaluation/evaluation.json"
+            ])
+        );
+    }
+
     #[test]
     fn the_condition_registers_or_fails() {
         let definition = generated();
-        let condition = &definition["Steps"][5]["Arguments"];
+        let condition = &step(&definition, CHECK_ACCURACY)["Arguments"];
         assert_eq!(
             condition["Conditions"],
             json!([{"Type": "GreaterThanOrEqualTo",

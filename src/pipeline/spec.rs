@@ -47,6 +47,16 @@ pub struct PipelineSpec {
     pub kms_key_id: Option<String>,
 }
 
+impl PipelineSpec {
+    /// The batch transform over the test split runs on the first inference instance type (the
+    /// type the package is registered for), else on the processing instance type.
+    pub fn transform_instance_type(&self) -> &str {
+        self.inference_instance_types
+            .first()
+            .unwrap_or(&self.processing.instance_type)
+    }
+}
+
 /// Instances for a kind of job. The instance type is the default of a pipeline parameter, so a
 /// run can override it.
 #[derive(Debug, Clone, PartialEq, Eq)]

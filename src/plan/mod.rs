@@ -76,9 +76,14 @@ pub struct StackPlan {
     /// Template sections other than Resources that change (Outputs, Conditions, …).
     pub other_changes: Vec<String>,
     pub capabilities: Vec<String>,
-    /// Files uploaded before the stack's change set (large pipeline definitions).
+    /// Files uploaded before the stack's change set (step code, large pipeline
+    /// definitions); apply skips those already in S3.
     #[serde(default)]
     pub assets: Vec<crate::render::Asset>,
+    /// `s3://` URIs of the assets missing from S3 when planned: what apply uploads. An asset
+    /// several stacks share is listed under the first.
+    #[serde(default)]
+    pub uploads: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -96,6 +101,9 @@ pub struct ParameterPlan {
     /// `None`: known only after the producing stack applies.
     pub value: Option<String>,
     pub before: Option<String>,
+    /// For the served model package: how the environment's `serving` choice resolved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_registry: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,6 +149,10 @@ pub struct Deployed {
     /// Stacks whose change set CloudFormation found empty ("didn't contain changes"): they
     /// are unchanged whatever the structural diff saw.
     pub unchanged: std::collections::BTreeSet<String>,
+    /// `s3://` URIs of the stacks' assets already in S3 (content-addressed: nothing to upload).
+    pub assets_present: std::collections::BTreeSet<String>,
+    /// By model: the package its endpoint is to serve (`release::serving`).
+    pub serving: BTreeMap<String, crate::release::serving::Resolved>,
 }
 
 impl Plan {
@@ -188,7 +200,10 @@ pub fn plan(environment: &Environment, rendered: &[RenderedStack], deployed: &De
             .iter()
             .map(|&d| graph.ids[d].clone())
             .collect();
-        let planned = plan_stack(environment, stack, deployed, &stacks, rendered, depends_on);
+        let mut planned = plan_stack(environment, stack, deployed, &stacks, rendered, depends_on);
+        if matches!(planned.action, StackAction::NoChange | StackAction::Blocked) {
+            planned.uploads.clear();
+        }
         stacks.push(planned);
     }
     Plan {
@@ -233,6 +248,14 @@ fn plan_stack(
         other_changes: Vec::new(),
         capabilities: capabilities(&stack.template),
         assets: stack.assets.clone(),
+        uploads: stack
+            .assets
+            .iter()
+            .map(crate::render::Asset::uri)
+            .filter(|uri| !deployed.assets_present.contains(uri))
+            // Listed once, under the first stack that needs it.
+            .filter(|uri| !planned.iter().any(|other| other.uploads.contains(uri)))
+            .collect(),
     };
 
     let Some(current) = current.filter(|current| !current.status.is_review()) else {
@@ -350,9 +373,52 @@ fn plan_parameters(
                 value,
                 before: current
                     .and_then(|current| current.parameters.get(&input.parameter).cloned()),
+                from_registry: None,
             }
         })
+        .chain(served_package(stack, current, deployed))
         .collect()
+}
+
+/// An endpoint stack's `ModelPackageArn`: what its model's `serving` resolved to. When
+/// nothing resolves (no approved package, nothing promoted) an endpoint already serving keeps
+/// its package: the plan never takes an endpoint down for want of a newer model.
+fn served_package(
+    stack: &RenderedStack,
+    current: Option<&DeployedStack>,
+    deployed: &Deployed,
+) -> Option<ParameterPlan> {
+    use crate::release::serving::PACKAGE_PARAMETER;
+    let model = stack.spec.model.as_deref()?;
+    if !stack.template.parameters.contains_key(PACKAGE_PARAMETER) {
+        return None;
+    }
+    let before = current.and_then(|current| current.parameters.get(PACKAGE_PARAMETER).cloned());
+    let resolved = deployed.serving.get(model);
+    let (value, source) = match resolved {
+        Some(resolved) => match (&resolved.arn, &before) {
+            (Some(arn), _) => (arn.clone(), resolved.source.clone()),
+            (None, Some(serving)) if !serving.is_empty() => (
+                serving.clone(),
+                format!("{}; keeps the package it serves", resolved.source),
+            ),
+            (None, _) => (String::new(), resolved.source.clone()),
+        },
+        None => match &before {
+            Some(serving) => (
+                serving.clone(),
+                "not resolved; keeps the deployed value".into(),
+            ),
+            None => (String::new(), "not resolved".into()),
+        },
+    };
+    Some(ParameterPlan {
+        name: PACKAGE_PARAMETER.to_string(),
+        from_output: None,
+        value: Some(value),
+        before,
+        from_registry: Some(source),
+    })
 }
 
 fn all_added(template: &Template) -> Vec<ResourcePlan> {

@@ -52,10 +52,10 @@ pub fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-/// A temporary copy of the repository's environments and templates.
+/// A temporary copy of the repository's environments, templates and step code.
 pub fn project_copy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
-    for folder in ["environments", "templates"] {
+    for folder in ["environments", "templates", "steps"] {
         copy_tree(&repo().join(folder), &dir.path().join(folder));
     }
     dir
@@ -105,6 +105,24 @@ impl LocalAws {
     /// What the emulator logged: requests, and tracebacks when something failed.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.state.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// Runs a boto3 snippet against this emulator (the venv has boto3) and returns its stdout:
+    /// for tests that look at what apply left behind with an independent client.
+    pub fn boto3(&self, region: &'static str, script: &str) -> String {
+        let output = Command::new(repo().join(".venv/bin/python"))
+            .arg("-c")
+            .arg(script)
+            .envs(self.environment(region))
+            .env("AWS_DEFAULT_REGION", region)
+            .output()
+            .expect("python runs");
+        assert!(
+            output.status.success(),
+            "boto3 script failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
     /// Environment variables pointing the SDK at this emulator.
