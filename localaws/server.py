@@ -10,17 +10,44 @@ import os
 import sys
 
 
+def default_account(account: str) -> None:
+    """Makes `account` the one plain credentials reach, instead of moto's 123456789012.
+
+    moto's own MOTO_ACCOUNT_ID pins every request to one account, so credentials from
+    `sts:AssumeRole` into another account would still act in it; AWS gives them the role's
+    account. Patching the default keeps moto's lookup (access key -> account) for assumed roles,
+    so one emulator serves several accounts, e.g. staging and prod with a cross-account profile.
+    """
+    import importlib
+
+    for name in (
+        "moto.core.models",
+        "moto.core",
+        "moto.iam.models",
+        "moto.moto_server.werkzeug_app",
+        "moto.moto_api._internal.models",
+        "moto.moto_api._internal.responses",
+    ):
+        module = importlib.import_module(name)
+        if hasattr(module, "DEFAULT_ACCOUNT_ID"):
+            module.DEFAULT_ACCOUNT_ID = account
+
+
 def main(argv: list[str] | None = None) -> None:
     # Load AWS managed IAM policies so templates can attach e.g. AmazonSageMakerFullAccess, as on AWS.
     os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+    account = os.environ.pop("MOTO_ACCOUNT_ID", None)
+    if account:
+        default_account(account)
 
     from moto.server import main as moto_main
 
     import localaws.handlers  # noqa: F401  (registers the handlers)
-    from localaws import bucket_policies, engine
+    from localaws import bucket_policies, engine, runtime_bodies
 
     engine.install()
     bucket_policies.install()
+    runtime_bodies.install()
     moto_main(sys.argv[1:] if argv is None else argv)
 
 

@@ -222,10 +222,11 @@ pub async fn apply<C: CloudFormation>(
                 started.insert(stack.id.clone());
                 continue;
             }
-            let ready = stack
-                .depends_on
-                .iter()
-                .all(|dependency| outcomes.contains_key(dependency));
+            // A dependency outside the plan (`--stack`) is deployed as it is.
+            let ready = stack.depends_on.iter().all(|dependency| {
+                outcomes.contains_key(dependency)
+                    || !plan.stacks.iter().any(|other| &other.id == dependency)
+            });
             if ready && running.len() < concurrency && !interrupt.is_raised() {
                 started.insert(stack.id.clone());
                 let outputs = &outputs;

@@ -474,3 +474,44 @@ async fn templates_over_the_inline_limit_are_uploaded_first() {
         body
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn applying_one_stack_uses_its_deployed_dependencies() {
+    let fake = FakeCloudFormation::new();
+    assert_eq!(
+        apply(&fake, &repo(), "staging", |_| {}).await.status,
+        ExitStatus::Success
+    );
+    let project = project_copy();
+    edit(
+        project.path(),
+        "environments/staging.yaml",
+        "  blue_green: true\n",
+        "  blue_green: true\n  latency_alarm_milliseconds: 700\n",
+    );
+    let run = apply(&fake, project.path(), "staging", |args| {
+        args.stacks = vec!["endpoint-plants".into()];
+    })
+    .await;
+    assert_eq!(run.status, ExitStatus::Success, "{}", run.stderr);
+    assert!(
+        summary_line(&run, "mlops-images-staging-endpoint-plants")
+            .contains("done (UPDATE_COMPLETE)"),
+        "{}",
+        run.stderr
+    );
+    // The other endpoints were left for a later apply.
+    let rest = plan(&fake, project.path(), None).await;
+    let plan: serde_json::Value = serde_json::from_str(&rest.stdout).expect("json plan");
+    let updates: Vec<&str> = plan["stacks"]
+        .as_array()
+        .expect("stacks")
+        .iter()
+        .filter(|stack| stack["action"] == "update")
+        .map(|stack| stack["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(
+        updates,
+        ["endpoint-trees", "endpoint-flowers", "endpoint-grasses"]
+    );
+}

@@ -571,7 +571,13 @@ fn classify_service(code: Option<&str>, message: Option<&str>, status: u16) -> A
         | "ChangeSetNotFoundException"
         | "StackNotFoundException"
         | "NotFound"
-        | "NoSuchKey" => AwsError::NotFound,
+        | "NoSuchKey"
+        // SSM, IAM and SageMaker's names for a missing thing.
+        | "ParameterNotFound"
+        | "NoSuchEntity"
+        | "NoSuchEntityException"
+        | "ResourceNotFound"
+        | "ResourceNotFoundException" => AwsError::NotFound,
         "" if status == 404 => AwsError::NotFound,
         "ValidationError" if names_missing_stack(&message) => AwsError::NotFound,
         "ValidationError"

@@ -2,6 +2,7 @@
 //! apply will do to each stack and each resource. Computing it touches no network; printing
 //! it is `view`'s job and carrying it out `apply`'s.
 
+pub mod conditions;
 pub mod diff;
 pub mod iam;
 pub mod steps;
@@ -260,13 +261,13 @@ fn plan_stack(
 
     let Some(current) = current.filter(|current| !current.status.is_review()) else {
         plan.action = StackAction::Create;
-        plan.resources = all_added(&stack.template);
+        plan.resources = all_added(&conditions::active(&stack.template, &planned_values(&plan)));
         return plan;
     };
     if current.status.needs_recreate() {
         plan.action = StackAction::Recreate;
         plan.note = Some("the first create failed (ROLLBACK_COMPLETE): apply deletes the empty stack and creates it again".into());
-        plan.resources = all_added(&stack.template);
+        plan.resources = all_added(&conditions::active(&stack.template, &planned_values(&plan)));
         return plan;
     }
     if current.status.is_in_progress() {
@@ -287,7 +288,10 @@ fn plan_stack(
         return plan;
     }
     let before = Template::parse(&current.template_body).unwrap_or_default();
-    plan.resources = diff_resources(&before, &stack.template);
+    plan.resources = diff_resources(
+        &conditions::active(&before, &current.parameters),
+        &conditions::active(&stack.template, &planned_values(&plan)),
+    );
     plan.other_changes = other_changes(&before, &stack.template);
     plan.tag_changes = value_changes(&current.tags, &tags);
     if let Some(change_set) = deployed.change_sets.get(&stack.spec.name) {
@@ -305,6 +309,14 @@ fn plan_stack(
         plan.action = StackAction::Update;
     }
     plan
+}
+
+/// The parameter values the plan knows (inputs known only after apply are left out).
+fn planned_values(plan: &StackPlan) -> BTreeMap<String, String> {
+    plan.parameters
+        .iter()
+        .filter_map(|parameter| Some((parameter.name.clone(), parameter.value.clone()?)))
+        .collect()
 }
 
 /// Input parameters: known when the producing stack is deployed with that output and this plan

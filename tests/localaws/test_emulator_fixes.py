@@ -1,0 +1,67 @@
+"""The emulator's fixes to moto's server, checked through the API as the tool uses it."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+REGION = "us-east-1"
+# The first bytes of a JPEG: not UTF-8, as every image request body is.
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01" + bytes(range(256))
+
+
+def queue(url: str, bodies: list[str]) -> None:
+    request = urllib.request.Request(
+        url + "/moto-api/static/sagemaker/endpoint-results",
+        data=json.dumps(
+            {"region": REGION, "results": [{"Body": body, "ContentType": "application/json"} for body in bodies]}
+        ).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    urllib.request.urlopen(request).read()
+
+
+def test_invoke_endpoint_takes_a_binary_image_body(aws, local_aws):
+    runtime = aws("sagemaker-runtime")
+    queue(local_aws.url, ["[0.25, 0.75]", "[1.0, 0.0]"])
+    first = runtime.invoke_endpoint(EndpointName="e", ContentType="image/jpeg", Body=JPEG)
+    assert first["Body"].read() == b"[0.25, 0.75]"
+    # moto answers a repeated request as before, and another body with the next answer.
+    again = runtime.invoke_endpoint(EndpointName="e", ContentType="image/jpeg", Body=JPEG)
+    assert again["Body"].read() == b"[0.25, 0.75]"
+    other = runtime.invoke_endpoint(EndpointName="e", ContentType="image/jpeg", Body=JPEG + b"x")
+    assert other["Body"].read() == b"[1.0, 0.0]"
+
+
+def test_plain_credentials_reach_the_chosen_account_and_assumed_roles_their_own(tmp_path, monkeypatch):
+    import boto3
+    from conftest import run_script, start_server
+
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", "222222222222")
+    url = start_server(tmp_path)
+    try:
+        def client(service: str, **credentials):
+            return boto3.client(
+                service,
+                endpoint_url=url,
+                region_name=REGION,
+                aws_access_key_id=credentials.get("AccessKeyId", "testing"),
+                aws_secret_access_key=credentials.get("SecretAccessKey", "testing"),
+                aws_session_token=credentials.get("SessionToken"),
+            )
+
+        assert client("sts").get_caller_identity()["Account"] == "222222222222"
+        assumed = client("sts").assume_role(
+            RoleArn="arn:aws:iam::333333333333:role/deployer", RoleSessionName="check"
+        )["Credentials"]
+        prod = {key: assumed[key] for key in ("AccessKeyId", "SecretAccessKey", "SessionToken")}
+        assert client("sts", **prod).get_caller_identity()["Account"] == "333333333333"
+        # Each account has its own resources.
+        client("sns", **prod).create_topic(Name="only-in-prod")
+        assert [t["TopicArn"] for t in client("sns", **prod).list_topics()["Topics"]] == [
+            "arn:aws:sns:us-east-1:333333333333:only-in-prod"
+        ]
+        assert client("sns").list_topics()["Topics"] == []
+    finally:
+        run_script(tmp_path, "stop")
