@@ -18,7 +18,7 @@ CLI:
 - `--images`: the raw images folder (the same S3 prefix data_quality.py read).
 - `--image-width`, `--image-height`: the size of every output image, in pixels (at least 1).
 - `--train-ratio`, `--validation-ratio`, `--test-ratio`: shares of each class, each in [0, 1],
-  adding up to 1 (within 1e-9; they are read as exact decimals).
+  adding up to 1 (within 1e-6, as the environment file is checked; they are read as exact decimals).
 - `--tuning-fraction`: in (0, 1], the share of train and of validation the tuning jobs see.
 - `--seed`: any integer, default 0; the same seed gives the same split.
 
@@ -130,7 +130,7 @@ JPEG_QUALITY = 90
 # Pillow's code for 4:2:0 chroma subsampling.
 JPEG_SUBSAMPLING = 2
 NAME_DIGITS = 5
-RATIO_TOLERANCE = Fraction(1, 10**9)
+RATIO_TOLERANCE = Fraction(1, 10**6)
 
 RECORDIO_MAGIC = 0xCED7230A
 _MAGIC_BYTES = struct.pack("<I", RECORDIO_MAGIC)

@@ -222,11 +222,15 @@ code = {}
 for summary in sm.list_pipelines()["PipelineSummaries"]:
     definition = json.loads(sm.describe_pipeline(PipelineName=summary["PipelineName"])["PipelineDefinition"])
     for step in definition["Steps"]:
-        for item in step.get("Arguments", {}).get("ProcessingInputs", []):
+        if step["Type"] != "Processing":
+            continue
+        script = step["Arguments"]["AppSpecification"]["ContainerEntrypoint"][-1].rsplit("/", 1)[1]
+        for item in step["Arguments"]["ProcessingInputs"]:
             if item["InputName"] == "code":
-                uri = item["S3Input"]["S3Uri"]
-                bucket, key = uri[len("s3://"):].split("/", 1)
-                code[uri] = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+                for name in (script, "requirements.txt"):
+                    uri = item["S3Input"]["S3Uri"] + name
+                    bucket, key = uri[len("s3://"):].split("/", 1)
+                    code[uri] = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
 print(json.dumps(code))
 "#,
     );
@@ -238,7 +242,13 @@ print(json.dumps(code))
         .collect();
     assert_eq!(
         scripts,
-        ["data_quality.py", "evaluate.py", "preprocess.py"].into(),
+        [
+            "data_quality.py",
+            "evaluate.py",
+            "preprocess.py",
+            "requirements.txt"
+        ]
+        .into(),
         "{code:?}"
     );
     for (uri, body) in &code {

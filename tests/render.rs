@@ -105,10 +105,14 @@ fn step_code_keys_follow_the_steps_folder() {
     let uri = code.uri("mlops-images-staging-artifacts-222222222222");
     let template =
         std::fs::read_to_string(out.path().join("pipeline-plants.yaml")).expect("rendered");
+    assert!(
+        template.contains(&uri),
+        "pipeline-plants.yaml does not read the step code at {uri}"
+    );
     for script in ["data_quality.py", "preprocess.py", "evaluate.py"] {
         assert!(
-            template.contains(&format!("{uri}{script}")),
-            "pipeline-plants.yaml does not read {uri}{script}"
+            template.contains(&format!("/opt/ml/processing/input/code/{script}")),
+            "pipeline-plants.yaml does not run {script}"
         );
     }
     assert!(code.file_names().any(|name| name == "requirements.txt"));

@@ -65,6 +65,8 @@ const DATASET_OUTPUTS: [&str; 8] = [
 ];
 
 const INPUT_ROOT: &str = "/opt/ml/processing/input";
+/// Runs a step script after installing the step code's pinned requirements.
+const BOOTSTRAP: &str = r#"python3 -m pip install --quiet --disable-pip-version-check --no-cache-dir -r "$(dirname "$0")/requirements.txt" && exec python3 "$0" "$@""#;
 const OUTPUT_ROOT: &str = "/opt/ml/processing/output";
 const RECORDIO: &str = "application/x-recordio";
 /// What the built-in image-classification algorithm accepts and answers for inference.
@@ -529,8 +531,8 @@ fn processing_step(
     outputs: Vec<ProcessingOutput>,
     container_arguments: Vec<Argument<String>>,
 ) -> Step {
-    let code = format!("{}/{script}", spec.code_uri.trim_end_matches('/'));
-    inputs.push(input("code", code.into()));
+    // The whole step-code folder: the script, the modules it may share, requirements.txt.
+    inputs.push(input("code", spec.code_uri.clone().into()));
     let arguments = ProcessingArguments {
         processing_resources: ProcessingResources {
             cluster_config: ClusterConfig {
@@ -543,8 +545,13 @@ fn processing_step(
         },
         app_specification: AppSpecification {
             image_uri: literal(&spec.processing_image_uri),
+            // The processing image lacks some of the scripts' dependencies (Pillow): install
+            // the pinned requirements, then run the script (`$0`) with the step's arguments
+            // (`$@`, the ContainerArguments). The job needs outbound access to PyPI.
             container_entrypoint: Some(vec![
-                "python3".into(),
+                "/bin/sh".into(),
+                "-c".into(),
+                BOOTSTRAP.into(),
                 format!("{INPUT_ROOT}/code/{script}").into(),
             ]),
             container_arguments: Some(container_arguments),
@@ -787,7 +794,13 @@ mod tests {
         );
         assert_eq!(
             step["ProcessingInputs"][1]["S3Input"]["S3Uri"],
-            "s3://mlops-dev-artifacts-123456789012/code/3f2a9c1e/data_quality.py"
+            "s3://mlops-dev-artifacts-123456789012/code/3f2a9c1e/"
+        );
+        let entrypoint = &step["AppSpecification"]["ContainerEntrypoint"];
+        assert_eq!(entrypoint[0], "/bin/sh");
+        assert_eq!(
+            entrypoint[3],
+            "/opt/ml/processing/input/code/data_quality.py"
         );
         assert_eq!(
             step["ProcessingResources"]["ClusterConfig"]["InstanceType"],

@@ -408,3 +408,40 @@ def test_check_accuracy_path_is_a_number_in_a_report_from_the_pipeline_invocatio
     assert sorted(metrics["support_per_class"]) == sorted(CLASS_COLOURS)
     test_images = store[reference_key(preprocess_output(preprocess.TEST_IMAGES))]
     assert sum(metrics["support_per_class"].values()) == len(list(test_images.iterdir())) > 0
+
+
+def test_the_entrypoint_installs_the_requirements_then_runs_the_script_with_its_arguments(tmp_path: Path):
+    import os
+    import subprocess
+
+    step = script_step("data_quality")
+    entrypoint = step["Arguments"]["AppSpecification"]["ContainerEntrypoint"]
+    assert entrypoint[-1] == "/opt/ml/processing/input/code/data_quality.py"
+    code = tmp_path / "code"
+    code.mkdir()
+    # The real pins: already installed in the project venv, so pip needs no network here.
+    shutil.copy(REPO / "steps" / "requirements.txt", code / "requirements.txt")
+    (code / "data_quality.py").write_text("import json, sys\nprint(json.dumps(sys.argv[1:]))\n")
+    venv = Path(sys.executable).parent
+    environment = dict(os.environ, PATH=f"{venv}{os.pathsep}{os.environ.get('PATH', '')}")
+    result = subprocess.run(
+        [*entrypoint[:-1], str(code / "data_quality.py"), "--input", "a folder/with spaces", "--x=1"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == ["--input", "a folder/with spaces", "--x=1"]
+
+    # A requirement that cannot be installed stops the step before the script runs.
+    (code / "requirements.txt").write_text("this-package-does-not-exist-anywhere==0.0.0\n")
+    failed = subprocess.run(
+        [*entrypoint[:-1], str(code / "data_quality.py")],
+        capture_output=True,
+        text=True,
+        env=dict(environment, PIP_NO_INDEX="1"),
+        check=False,
+    )
+    assert failed.returncode != 0
+    assert "[]" not in failed.stdout

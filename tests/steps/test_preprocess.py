@@ -542,7 +542,7 @@ def run_cli(args: list[str]) -> subprocess.CompletedProcess:
     ("changes", "message"),
     [
         ({"train_ratio": "0.7", "validation_ratio": "0.2"}, "--test-ratio: 0.7 + 0.2 + 0.15 adds up to 1.05, not 1"),
-        ({"train_ratio": "0.7000001"}, "adds up to"),
+        ({"train_ratio": "0.70001"}, "adds up to"),
         ({"test_ratio": "1.5"}, "argument --test-ratio: `1.5` must be between 0 and 1"),
         ({"test_ratio": "-0.1"}, "argument --test-ratio: `-0.1` must be between 0 and 1"),
         ({"train_ratio": "most"}, "argument --train-ratio: `most` is not a number"),
