@@ -208,6 +208,14 @@ fn render_stack(
     let mut context = Context::new();
     context.insert("environment", environment);
     context.insert("prefix", &environment.prefix());
+    // Endpoints serving promoted packages may serve another account's (see docs/release.md).
+    context.insert(
+        "serves_promoted",
+        &environment
+            .models
+            .iter()
+            .any(|model| model.serving == crate::config::Serving::Promoted),
+    );
     context.insert(
         "stack",
         &StackContext {

@@ -43,6 +43,9 @@ pub struct Environment {
     /// AWS profile for this environment's commands; `None`: the standard credential chain.
     pub profile: Option<String>,
     pub acceptance: Acceptance,
+    /// Accounts whose endpoints may serve this environment's model packages: the registry,
+    /// the artifacts bucket and the key grant them read access.
+    pub share_with_accounts: Vec<String>,
 }
 
 /// Container images of the pipeline's jobs.
@@ -298,6 +301,27 @@ pub(super) fn validate(name: &str, raw: RawEnvironment) -> Result<Environment, V
     let ci = platform::validate_ci(raw.ci, &mut problems);
     let acceptance =
         platform::validate_acceptance(raw.acceptance.unwrap_or_default(), &mut problems);
+    let share_with_accounts = raw
+        .registry
+        .and_then(|registry| registry.share_with_accounts)
+        .unwrap_or_default();
+    for (index, account) in share_with_accounts.iter().enumerate() {
+        let key = format!("registry.share_with_accounts[{index}]");
+        if let Err(why) = names::check_account_id(account) {
+            problems.push(
+                Problem::new(&key, format!("account id `{account}` {why}"))
+                    .hint("quote it: \"333333333333\""),
+            );
+        } else if *account == account_id {
+            problems.push(
+                Problem::new(
+                    &key,
+                    format!("`{account}` is this environment's own account"),
+                )
+                .hint("list only other accounts; the own account needs no sharing"),
+            );
+        }
+    }
     if raw.profile.as_deref().is_some_and(str::is_empty) {
         problems.push(
             Problem::new("profile", "is empty")
@@ -350,6 +374,7 @@ pub(super) fn validate(name: &str, raw: RawEnvironment) -> Result<Environment, V
             ci,
             profile: raw.profile,
             acceptance,
+            share_with_accounts,
         })
     } else {
         Err(problems)

@@ -49,6 +49,17 @@ pub struct RawEnvironment {
     pub ci: Option<RawCi>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub acceptance: Option<RawAcceptance>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry: Option<RawRegistry>,
+}
+
+/// The model registry's sharing with other accounts.
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRegistry {
+    /// Accounts whose endpoints may serve this environment's packages (promotion targets).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub share_with_accounts: Option<Vec<String>>,
 }
 
 /// What `mlops-infra test` checks on each endpoint.
