@@ -515,3 +515,52 @@ async fn applying_one_stack_uses_its_deployed_dependencies() {
         ["endpoint-trees", "endpoint-flowers", "endpoint-grasses"]
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn step_code_is_uploaded_once_and_not_again_while_unchanged() {
+    let fake = FakeCloudFormation::new();
+    let first = apply(&fake, &repo(), "staging", |_| {}).await;
+    assert_eq!(first.status, ExitStatus::Success, "{}", first.stderr);
+    let uploads = fake
+        .calls()
+        .iter()
+        .filter(|call| call.contains("PutObject"))
+        .count();
+    // Four files (three scripts and the requirements), each uploaded by whichever of the
+    // four pipeline stacks got there first; the others found it (HeadObject).
+    assert!((4..=16).contains(&uploads), "{uploads} uploads");
+    let code = mlops_infra::step_code::StepCode::load(&repo()).expect("steps/");
+    for asset in code.assets("mlops-images-staging-artifacts-222222222222") {
+        let url = mlops_infra::aws::template_url(
+            &asset.bucket,
+            mlops_infra::aws::fake::REGION,
+            &asset.key,
+        );
+        assert_eq!(
+            fake.uploaded(&url).as_deref(),
+            Some(asset.body.as_str()),
+            "{url}"
+        );
+    }
+
+    // A pipeline change updates the pipeline stacks; the unchanged code is not sent again.
+    let project = project_copy();
+    edit(
+        project.path(),
+        "environments/staging.yaml",
+        "schedule: rate(7 days)",
+        "schedule: rate(3 days)",
+    );
+    fake.clear_calls();
+    let second = apply(&fake, project.path(), "staging", |_| {}).await;
+    assert_eq!(second.status, ExitStatus::Success, "{}", second.stderr);
+    let calls = fake.calls();
+    assert!(
+        calls.iter().any(|call| call.contains("HeadObject")),
+        "{calls:?}"
+    );
+    assert!(
+        !calls.iter().any(|call| call.contains("PutObject")),
+        "{calls:?}"
+    );
+}

@@ -101,6 +101,25 @@ fn probabilities(classes: usize) -> String {
     serde_json::to_string(&values).expect("json")
 }
 
+/// `scripts/ci-build model-deploy` as the approval rule's build runs it.
+fn model_deploy(project: &Path, environment: &[(&str, &str)], package: &str) -> Run {
+    let output = std::process::Command::new(common::repo().join("scripts/ci-build"))
+        .arg("model-deploy")
+        .envs(environment.iter().copied())
+        .env("MLOPS_ENVIRONMENT", "staging")
+        .env("MODEL_PACKAGE_GROUP", GROUP)
+        .env("MODEL_PACKAGE_ARN", package)
+        .env("MLOPS_INFRA", env!("CARGO_BIN_EXE_mlops-infra"))
+        .env("MLOPS_PROJECT_DIR", project)
+        .output()
+        .expect("scripts/ci-build runs");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
 fn ok(run: &Run, what: &str) {
     assert_eq!(
         run.code, 0,
@@ -185,7 +204,36 @@ fn an_approved_package_goes_through_staging_to_prod() {
             switch.stdout
         );
     }
-    ok(&run(&["apply", "staging", "--yes"]), "apply the switch");
+    // What the approval rule starts: the model-deploy build's steps (buildspec.yml), which
+    // apply the switch and acceptance-test the endpoints. Two samples; a wrong-shaped answer
+    // fails the test, and so the build.
+    queue_answers(&aws, &["[0.5, 0.5]".to_string(), probabilities(40)]);
+    let deploy = model_deploy(dir, &environment, &arn);
+    assert_eq!(deploy.code, 1, "{}\n{}", deploy.stdout, deploy.stderr);
+    assert!(
+        deploy.stderr.contains(&format!("==> approved: {arn}")),
+        "{}",
+        deploy.stderr
+    );
+    assert!(
+        deploy.stdout.contains("trees            FAILED"),
+        "{}",
+        deploy.stdout
+    );
+    assert!(
+        deploy
+            .stdout
+            .contains("the answer has 2 probabilities; the model has 40 classes"),
+        "{}",
+        deploy.stdout
+    );
+    assert!(
+        deploy
+            .stdout
+            .contains("plants           SKIPPED  serves no model package yet"),
+        "{}",
+        deploy.stdout
+    );
     let serving = run(&["models", "staging", "--model", "trees"]);
     assert!(
         serving
@@ -194,23 +242,6 @@ fn an_approved_package_goes_through_staging_to_prod() {
             .any(|line| line.contains("Approved") && line.contains("serving; top-1 0.912")),
         "{}",
         serving.stdout
-    );
-
-    // Acceptance tests: two samples; a wrong-shaped answer fails, then right ones pass.
-    queue_answers(&aws, &["[0.5, 0.5]".to_string(), probabilities(40)]);
-    let failing = run(&["test", "staging", "--model", "trees"]);
-    assert_eq!(failing.code, 1, "{}\n{}", failing.stdout, failing.stderr);
-    assert!(
-        failing.stdout.contains("trees            FAILED"),
-        "{}",
-        failing.stdout
-    );
-    assert!(
-        failing
-            .stdout
-            .contains("the answer has 2 probabilities; the model has 40 classes"),
-        "{}",
-        failing.stdout
     );
 
     // Prod exists (its endpoints serve `promoted`: nothing yet), in its own account.
@@ -274,6 +305,61 @@ fn an_approved_package_goes_through_staging_to_prod() {
         parameter["from_registry"],
         "promoted from staging: version 1"
     );
+    // The manual trigger path, the self-deploy build and the deploy check, on staging.
+    let started = run(&[
+        "pipeline",
+        "start",
+        "staging",
+        "trees",
+        "--param",
+        "InputDataUri=s3://mlops-images-staging-data-222222222222/raw/trees/2026-11/",
+    ]);
+    ok(&started, "pipeline start");
+    let execution = started.stdout.trim();
+    assert!(
+        execution.starts_with("arn:aws:sagemaker:eu-west-1:222222222222:pipeline/mlops-images-staging-trees/execution/"),
+        "{execution}"
+    );
+    let status = run(&["pipeline", "status", "staging", "trees"]);
+    ok(&status, "pipeline status");
+    let id = execution.rsplit('/').next().expect("execution id");
+    assert!(
+        status
+            .stdout
+            .lines()
+            .any(|line| line.trim_start().starts_with(id)),
+        "{}",
+        status.stdout
+    );
+    let build = run(&["ci", "run", "staging"]);
+    ok(&build, "ci run");
+    assert!(
+        build
+            .stderr
+            .contains("started build mlops-images-staging-infrastructure:"),
+        "{}",
+        build.stderr
+    );
+    assert!(build.stderr.contains("phase BUILD"), "{}", build.stderr);
+    assert!(build.stderr.contains(": SUCCEEDED"), "{}", build.stderr);
+    let doctor = run(&["doctor", "staging"]);
+    ok(&doctor, "doctor");
+    assert!(
+        doctor
+            .stdout
+            .contains("ok       role mlops-images-staging-cloudformation exists"),
+        "{}",
+        doctor.stdout
+    );
+    // moto has no policy simulator: reported, not hidden.
+    assert!(
+        doctor
+            .stdout
+            .contains("warning  cannot simulate the deploy permissions"),
+        "{}",
+        doctor.stdout
+    );
+
     let prod_endpoint = aws.boto3(
         REGION,
         r#"
