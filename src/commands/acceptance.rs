@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::aws::CloudFormation;
 use crate::aws::platform::Platform;
 use crate::cli::{ApplyArgs, PromoteArgs, TestArgs};
-use crate::config::{Environment, Model, Serving};
+use crate::config::{Environment, Serving};
 use crate::error::{Error, ExitStatus};
 use crate::release::acceptance::{EndpointResult, load_payloads, test_endpoint};
 use crate::release::records::{
@@ -16,7 +16,7 @@ use crate::release::records::{
 
 use super::Output;
 use super::deploy::{self, Context, aws_error};
-use super::registry::{deployed_package, guard, load, model};
+use super::registry::{deployed_package, guard, load, model, selected};
 
 /// Failures kept in the SSM record; `test` prints them all.
 const RECORDED_FAILURES: usize = 5;
@@ -33,12 +33,9 @@ pub async fn test<C: CloudFormation, P: Platform>(
         Ok(environment) => environment,
         Err(status) => return status,
     };
-    let models: Vec<&Model> = match &args.model {
-        Some(name) => match model(&environment, name) {
-            Ok(model) => vec![model],
-            Err(error) => return output.fail(&[error]),
-        },
-        None => environment.models.iter().collect(),
+    let models = match selected(&environment, args.model.as_deref()) {
+        Ok(models) => models,
+        Err(error) => return output.fail(&[error]),
     };
     let payloads = match load_payloads(project_dir, &environment.acceptance) {
         Ok(payloads) => payloads,

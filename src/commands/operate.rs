@@ -11,7 +11,7 @@ use crate::render;
 
 use super::Output;
 use super::deploy::{Context, aws_error};
-use super::registry::{guard, load, model};
+use super::registry::{guard, load, model, selected};
 
 /// The parameters a model's pipeline declares, from its generated definition.
 fn pipeline_parameters(environment: &Environment, model: &Model) -> Vec<String> {
@@ -101,12 +101,9 @@ pub async fn pipeline_status<P: Platform>(
         Ok(environment) => environment,
         Err(status) => return status,
     };
-    let models: Vec<&Model> = match &args.model {
-        Some(name) => match model(&environment, name) {
-            Ok(model) => vec![model],
-            Err(error) => return output.fail(&[error]),
-        },
-        None => environment.models.iter().collect(),
+    let models = match selected(&environment, args.model.as_deref()) {
+        Ok(models) => models,
+        Err(error) => return output.fail(&[error]),
     };
     if let Err(error) = guard(platform, &environment).await {
         return output.fail(&[error]);

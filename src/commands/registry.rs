@@ -45,6 +45,17 @@ pub(crate) fn model<'a>(environment: &'a Environment, name: &str) -> Result<&'a 
     })
 }
 
+/// The model named by `--model`, or every model of the environment.
+pub(crate) fn selected<'a>(
+    environment: &'a Environment,
+    name: Option<&str>,
+) -> Result<Vec<&'a Model>, Error> {
+    match name {
+        Some(name) => Ok(vec![model(environment, name)?]),
+        None => Ok(environment.models.iter().collect()),
+    }
+}
+
 /// The credentials must belong to the environment's account (as for `apply`).
 pub(crate) async fn guard<P: Platform>(
     platform: &P,
@@ -124,12 +135,9 @@ pub async fn models<C: CloudFormation, P: Platform>(
         Ok(environment) => environment,
         Err(status) => return status,
     };
-    let chosen: Vec<&Model> = match &args.model {
-        Some(name) => match model(&environment, name) {
-            Ok(model) => vec![model],
-            Err(error) => return output.fail(&[error]),
-        },
-        None => environment.models.iter().collect(),
+    let chosen = match selected(&environment, args.model.as_deref()) {
+        Ok(models) => models,
+        Err(error) => return output.fail(&[error]),
     };
     if let Err(error) = guard(platform, &environment).await {
         return output.fail(&[error]);
