@@ -24,19 +24,22 @@ pub struct Resolved {
     pub source: String,
 }
 
-/// Resolves every model of `environment`.
+/// Models resolved at once: one registry (or SSM) read each.
+const CONCURRENCY: usize = 8;
+
+/// Resolves every model of `environment`, a few at a time.
 pub async fn resolve_all<P: Platform>(
     platform: &P,
     environment: &Environment,
 ) -> Result<BTreeMap<String, Resolved>, Error> {
-    let mut resolved = BTreeMap::new();
-    for model in &environment.models {
-        resolved.insert(
-            model.name.clone(),
-            resolve(platform, environment, model).await?,
-        );
-    }
-    Ok(resolved)
+    use futures::stream::{self, StreamExt, TryStreamExt};
+    stream::iter(environment.models.iter().map(|model| async move {
+        let resolved = resolve(platform, environment, model).await?;
+        Ok::<_, Error>((model.name.clone(), resolved))
+    }))
+    .buffer_unordered(CONCURRENCY)
+    .try_collect()
+    .await
 }
 
 /// Resolves one model's choice.
