@@ -159,6 +159,8 @@ class Arguments:
     ratios: dict[str, Fraction]
     tuning_fraction: Fraction
     seed: int
+    # The classes the training jobs are configured for (their `num_classes`); None: unchecked.
+    num_classes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -264,6 +266,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--seed", type=_integer, default=DEFAULT_SEED, help=f"seed of the split (default {DEFAULT_SEED})"
     )
+    parser.add_argument(
+        "--num-classes",
+        type=_positive_int,
+        help="the classes the training jobs expect (their num_classes); the manifest must have exactly these",
+    )
     return parser
 
 
@@ -317,6 +324,7 @@ def parse_arguments(argv: Sequence[str]) -> Arguments:
         ratios=ratios,
         tuning_fraction=raw.tuning_fraction,
         seed=raw.seed,
+        num_classes=raw.num_classes,
     )
 
 
@@ -632,6 +640,14 @@ def _remove_outputs(output: Path, created: Sequence[Path]) -> None:
 
 def run(arguments: Arguments) -> int:
     entries, dataset_version = read_manifest(arguments.manifest)
+    labels = sorted({entry.label for entry in entries})
+    if arguments.num_classes is not None and len(labels) != arguments.num_classes:
+        # Caught here, before tuning and training spend hours on a model of the wrong shape.
+        raise UsageError(
+            f"argument --num-classes: the training jobs expect {arguments.num_classes} classes, "
+            f"but the manifest has {len(labels)} ({', '.join(labels[:10])}{', ...' if len(labels) > 10 else ''}); "
+            "set the model's `num_classes` in the environment file, or fix the images' labels"
+        )
     plan = plan_split(entries, arguments.ratios, arguments.tuning_fraction, arguments.seed)
     created = [
         folder

@@ -383,8 +383,13 @@ impl Platform for FakePlatform {
         })
     }
 
-    async fn role_exists(&self, name: &str) -> AwsResult<bool> {
-        Ok(self.lock().roles.iter().any(|role| role == name))
+    async fn role_arn(&self, name: &str) -> AwsResult<Option<String>> {
+        let state = self.lock();
+        Ok(state
+            .roles
+            .iter()
+            .any(|role| role == name)
+            .then(|| format!("arn:aws:iam::{}:role/{name}", state.account)))
     }
 
     async fn simulate(&self, _principal: &str, actions: &[String]) -> AwsResult<Vec<Decision>> {

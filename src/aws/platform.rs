@@ -172,8 +172,8 @@ pub trait Platform {
     ) -> impl Future<Output = AwsResult<LogPage>>;
 
     fn caller(&self) -> impl Future<Output = AwsResult<Identity>>;
-    /// Whether an IAM role of that name exists.
-    fn role_exists(&self, name: &str) -> impl Future<Output = AwsResult<bool>>;
+    /// The ARN of the IAM role of that name (with its path); `None` when it does not exist.
+    fn role_arn(&self, name: &str) -> impl Future<Output = AwsResult<Option<String>>>;
     /// IAM SimulatePrincipalPolicy for `principal` on `actions` (all resources).
     fn simulate(
         &self,

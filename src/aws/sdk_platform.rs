@@ -420,19 +420,15 @@ impl Platform for SdkPlatform {
         })
     }
 
-    async fn role_exists(&self, name: &str) -> AwsResult<bool> {
-        match self
+    async fn role_arn(&self, name: &str) -> AwsResult<Option<String>> {
+        let role = self
             .iam
             .get_role()
             .role_name(name)
             .send()
             .await
-            .map_err(classify)
-        {
-            Ok(_) => Ok(true),
-            Err(AwsError::NotFound) => Ok(false),
-            Err(error) => Err(error),
-        }
+            .map_err(classify);
+        Ok(found(role)?.and_then(|output| output.role().map(|role| role.arn().to_string())))
     }
 
     async fn simulate(&self, principal: &str, actions: &[String]) -> AwsResult<Vec<Decision>> {

@@ -350,9 +350,9 @@ async fn examine<P: Platform>(
     match render::render(project_dir, environment) {
         Ok(stacks) => {
             for role in expected_roles(&stacks) {
-                findings.push(match platform.role_exists(&role).await {
-                    Ok(true) => Finding::Ok(format!("role {role} exists")),
-                    Ok(false) => Finding::Warning(format!(
+                findings.push(match platform.role_arn(&role).await {
+                    Ok(Some(_)) => Finding::Ok(format!("role {role} exists")),
+                    Ok(None) => Finding::Warning(format!(
                         "role {role} does not exist yet; `apply` creates it (iam stack)"
                     )),
                     Err(error) => Finding::Warning(format!("cannot check role {role}: {error}")),
@@ -368,7 +368,14 @@ async fn examine<P: Platform>(
         )),
     }
 
-    let principal = principal_arn(&identity.arn);
+    let principal = match session_role(&identity.arn) {
+        // The simulator takes the role's own ARN, path included, which only IAM knows.
+        Some(role) => match platform.role_arn(role).await {
+            Ok(Some(arn)) => arn,
+            _ => principal_arn(&identity.arn),
+        },
+        None => identity.arn.clone(),
+    };
     let actions: Vec<String> = DEPLOY_ACTIONS
         .iter()
         .map(|action| action.to_string())
@@ -410,14 +417,19 @@ fn expected_roles(stacks: &[render::RenderedStack]) -> Vec<String> {
         .collect()
 }
 
-/// What the policy simulator takes: an assumed-role session's role
-/// (`arn:aws:sts::A:assumed-role/NAME/SESSION` → `arn:aws:iam::A:role/NAME`); other ARNs as
-/// they are. A role under a path needs its full ARN, which the session ARN does not carry.
+/// The role name of an assumed-role session (`arn:aws:sts::A:assumed-role/NAME/SESSION`).
+fn session_role(arn: &str) -> Option<&str> {
+    let (_, rest) = arn.split_once(":assumed-role/")?;
+    rest.split('/').next()
+}
+
+/// What the policy simulator takes when IAM cannot say: an assumed-role session's role
+/// without a path (`arn:aws:iam::A:role/NAME`); other ARNs as they are.
 fn principal_arn(arn: &str) -> String {
-    let Some((prefix, rest)) = arn.split_once(":assumed-role/") else {
+    let (Some(role), Some((prefix, _))) = (session_role(arn), arn.split_once(":assumed-role/"))
+    else {
         return arn.to_string();
     };
-    let role = rest.split('/').next().unwrap_or(rest);
     format!("{}:role/{role}", prefix.replacen(":sts:", ":iam:", 1))
 }
 
@@ -435,6 +447,11 @@ mod tests {
             principal_arn("arn:aws:iam::111122223333:user/alice"),
             "arn:aws:iam::111122223333:user/alice"
         );
+        assert_eq!(
+            session_role("arn:aws:sts::111122223333:assumed-role/deployer/alice"),
+            Some("deployer")
+        );
+        assert_eq!(session_role("arn:aws:iam::111122223333:user/alice"), None);
     }
 
     #[test]

@@ -191,6 +191,12 @@ fn preprocess(spec: &PipelineSpec) -> Step {
         ("--tuning-fraction", spec.tuning_subset_fraction.to_string()),
     ]
     .into_iter()
+    // The data must have the classes the training jobs are configured for.
+    .chain(
+        spec.static_hyperparameters
+            .get("num_classes")
+            .map(|classes| ("--num-classes", classes.clone())),
+    )
     .flat_map(|(flag, value)| [flag.into(), value.into()])
     .collect();
     let outputs = DATASET_OUTPUTS

@@ -686,3 +686,16 @@ def test_failed_run_keeps_existing_empty_output_folders(dataset, tmp_path: Path)
     assert run_main(manifest, images, output) == 2
     assert [path.name for path in output.iterdir()] == ["train"]
     assert list((output / "train").iterdir()) == []
+
+
+def test_a_class_count_other_than_the_training_jobs_expect_stops_before_writing(
+    dataset, tmp_path: Path, capsys
+) -> None:
+    manifest, images, _ = dataset
+    output = tmp_path / "out"
+    assert run_main(manifest, images, output, num_classes="40") == 2
+    message = capsys.readouterr().err
+    assert "the training jobs expect 40 classes, but the manifest has 3 (daisy, rose, tulip)" in message
+    assert "`num_classes`" in message
+    assert not output.exists()
+    assert run_main(manifest, images, output, num_classes="3") == 0
