@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "mlops-infra",
     version,
     about = "Render, validate and deploy the SageMaker MLOps platform's CloudFormation stacks",
-    after_help = "Examples:\n  mlops-infra validate staging\n  mlops-infra render prod --out build/prod\n  mlops-infra -C path/to/project validate dev"
+    after_help = "Examples:\n  mlops-infra validate staging\n  mlops-infra plan staging\n  mlops-infra apply staging --yes\n  mlops-infra approve staging trees\n  mlops-infra promote trees --from staging --to prod\n  mlops-infra -C path/to/project validate dev"
 )]
 pub struct Cli {
     #[command(flatten)]
