@@ -5,47 +5,14 @@
 mod common;
 
 use std::path::Path;
-use std::time::Duration;
 
+use common::capture::{Captured as Run, capture};
 use common::{edit, project_copy, repo};
-use mlops_infra::apply::{Interrupt, Polling};
 use mlops_infra::aws::fake::FakeCloudFormation;
 use mlops_infra::aws::fake_platform::FakePlatform;
 use mlops_infra::cli::{ApplyArgs, PlanArgs, PlanFormat};
-use mlops_infra::commands::Output;
-use mlops_infra::commands::deploy::{self, Context};
+use mlops_infra::commands::deploy;
 use mlops_infra::error::ExitStatus;
-use mlops_infra::view::Palette;
-
-const POLLING: Polling = Polling {
-    initial: Duration::from_millis(1),
-    max: Duration::from_millis(2),
-    timeout: Duration::from_secs(5),
-    attempts: 6,
-};
-
-struct Run {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-fn context<'a>(interrupt: &'a Interrupt, name: &str) -> Context<'a> {
-    // Each run names its change sets apart, as the clock does for real runs.
-    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    Context {
-        polling: POLLING,
-        change_set_name: format!("mlops-infra-{name}-{run}"),
-        interrupt,
-        confirm: None,
-        now: "2026-11-25T10:00:00Z".into(),
-    }
-}
-
-fn buffers() -> (Vec<u8>, Vec<u8>) {
-    (Vec::new(), Vec::new())
-}
 
 async fn apply(
     fake: &FakeCloudFormation,
@@ -61,32 +28,11 @@ async fn apply(
         concurrency: 3,
     };
     extra(&mut args);
-    let (mut out, mut err) = buffers();
-    let interrupt = Interrupt::default();
-    let status = {
-        let mut output = Output {
-            out: &mut out,
-            err: &mut err,
-            palette: Palette::new(false),
-            color: false,
-            live: false,
-            verbose: 0,
-        };
-        deploy::apply(
-            fake,
-            &FakePlatform::new("222222222222"),
-            project,
-            &args,
-            &mut output,
-            &context(&interrupt, "apply"),
-        )
-        .await
-    };
-    Run {
-        status,
-        stdout: String::from_utf8_lossy(&out).into_owned(),
-        stderr: String::from_utf8_lossy(&err).into_owned(),
-    }
+    let platform = FakePlatform::new("222222222222");
+    capture("apply", async |output, context| {
+        deploy::apply(fake, &platform, project, &args, output, context).await
+    })
+    .await
 }
 
 async fn plan(fake: &FakeCloudFormation, project: &Path, out_file: Option<&Path>) -> Run {
@@ -97,32 +43,11 @@ async fn plan(fake: &FakeCloudFormation, project: &Path, out_file: Option<&Path>
         stacks: Vec::new(),
         out: out_file.map(Path::to_path_buf),
     };
-    let (mut out, mut err) = buffers();
-    let interrupt = Interrupt::default();
-    let status = {
-        let mut output = Output {
-            out: &mut out,
-            err: &mut err,
-            palette: Palette::new(false),
-            color: false,
-            live: false,
-            verbose: 0,
-        };
-        deploy::plan(
-            fake,
-            &FakePlatform::new("222222222222"),
-            project,
-            &args,
-            &mut output,
-            &context(&interrupt, "plan"),
-        )
-        .await
-    };
-    Run {
-        status,
-        stdout: String::from_utf8_lossy(&out).into_owned(),
-        stderr: String::from_utf8_lossy(&err).into_owned(),
-    }
+    let platform = FakePlatform::new("222222222222");
+    capture("plan", async |output, context| {
+        deploy::plan(fake, &platform, project, &args, output, context).await
+    })
+    .await
 }
 
 fn summary_line<'a>(run: &'a Run, stack: &str) -> &'a str {

@@ -8,8 +8,8 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
+use common::capture::{Captured as Run, capture};
 use common::{edit, project_copy, repo};
-use mlops_infra::apply::{Interrupt, Polling};
 use mlops_infra::aws::fake::FakeCloudFormation;
 use mlops_infra::aws::fake_platform::{FakePlatform, approve};
 use mlops_infra::aws::platform::Platform;
@@ -18,58 +18,12 @@ use mlops_infra::cli::{
     PromoteArgs, RejectArgs, TestArgs,
 };
 use mlops_infra::commands::acceptance::{self, Side};
-use mlops_infra::commands::deploy::{self, Context};
-use mlops_infra::commands::{Output, operate, registry};
+use mlops_infra::commands::deploy;
+use mlops_infra::commands::{operate, registry};
 use mlops_infra::error::ExitStatus;
-use mlops_infra::view::Palette;
 
 const STAGING: &str = "222222222222";
 const PROD: &str = "333333333333";
-const POLLING: Polling = Polling {
-    initial: Duration::from_millis(1),
-    max: Duration::from_millis(2),
-    timeout: Duration::from_secs(5),
-    attempts: 6,
-};
-
-struct Run {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs a command with buffers for stdout and stderr and a fixed clock.
-async fn capture(command: impl AsyncFnOnce(&mut Output, &Context) -> ExitStatus) -> Run {
-    // Each run names its change sets apart, as the clock does for real runs.
-    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let interrupt = Interrupt::default();
-    let status = {
-        let mut output = Output {
-            out: &mut out,
-            err: &mut err,
-            palette: Palette::new(false),
-            color: false,
-            live: false,
-            verbose: 0,
-        };
-        let context = Context {
-            polling: POLLING,
-            change_set_name: format!("mlops-infra-test-{run}"),
-            interrupt: &interrupt,
-            confirm: None,
-            now: "2026-11-25T10:00:00Z".into(),
-        };
-        command(&mut output, &context).await
-    };
-    Run {
-        status,
-        stdout: String::from_utf8_lossy(&out).into_owned(),
-        stderr: String::from_utf8_lossy(&err).into_owned(),
-    }
-}
-
 fn apply_args(environment: &str) -> ApplyArgs {
     ApplyArgs {
         target: environment.into(),
@@ -87,7 +41,7 @@ async fn apply(
     env: &str,
 ) -> Run {
     let args = apply_args(env);
-    capture(async |output, context| {
+    capture("test", async |output, context| {
         deploy::apply(fake, platform, project, &args, output, context).await
     })
     .await
@@ -101,7 +55,7 @@ async fn plan_text(fake: &FakeCloudFormation, platform: &FakePlatform, env: &str
         stacks: Vec::new(),
         out: None,
     };
-    capture(async |output, context| {
+    capture("test", async |output, context| {
         deploy::plan(fake, platform, &repo(), &args, output, context).await
     })
     .await
@@ -117,7 +71,7 @@ async fn test_env(
         environment: "staging".into(),
         model: Some(model.into()),
     };
-    capture(async |output, context| {
+    capture("test", async |output, context| {
         acceptance::test(fake, platform, project, &args, output, context).await
     })
     .await
@@ -157,8 +111,10 @@ async fn approve_takes_the_newest_pending_package_and_reject_needs_a_reason() {
         version: None,
         reason: "good".into(),
     };
-    let approved =
-        capture(async |output, _| registry::approve(&platform, &repo(), &args, output).await).await;
+    let approved = capture("test", async |output, _| {
+        registry::approve(&platform, &repo(), &args, output).await
+    })
+    .await;
     assert_eq!(approved.status, ExitStatus::Success, "{}", approved.stderr);
     assert!(
         approved
@@ -179,9 +135,10 @@ async fn approve_takes_the_newest_pending_package_and_reject_needs_a_reason() {
         version: Some(1),
         reason: " ".into(),
     };
-    let refused =
-        capture(async |output, _| registry::reject(&platform, &repo(), &reject, output).await)
-            .await;
+    let refused = capture("test", async |output, _| {
+        registry::reject(&platform, &repo(), &reject, output).await
+    })
+    .await;
     assert_eq!(refused.status, ExitStatus::Failure);
     assert!(
         refused.stderr.contains("a rejection needs a reason"),
@@ -195,8 +152,10 @@ async fn approve_takes_the_newest_pending_package_and_reject_needs_a_reason() {
         version: None,
         reason: "x".into(),
     };
-    let unknown =
-        capture(async |output, _| registry::approve(&platform, &repo(), &typo, output).await).await;
+    let unknown = capture("test", async |output, _| {
+        registry::approve(&platform, &repo(), &typo, output).await
+    })
+    .await;
     assert!(
         unknown
             .stderr
@@ -352,7 +311,7 @@ async fn promote(
         to: "prod".into(),
         yes: true,
     };
-    capture(async |output, context| {
+    capture("test", async |output, context| {
         let from = Side {
             client: staging.0,
             platform: staging.1,
@@ -502,9 +461,10 @@ async fn pipelines_start_with_declared_parameters_only() {
         "InputDataUri=s3://data/raw/trees/2026-11/",
         "AccuracyThreshold=0.9",
     ]);
-    let run =
-        capture(async |output, _| operate::pipeline_start(&platform, &repo(), &good, output).await)
-            .await;
+    let run = capture("test", async |output, _| {
+        operate::pipeline_start(&platform, &repo(), &good, output).await
+    })
+    .await;
     assert_eq!(run.status, ExitStatus::Success, "{}", run.stderr);
     assert!(run.stdout.starts_with(
         "arn:aws:sagemaker:eu-west-1:222222222222:pipeline/mlops-images-staging-trees/execution/"
@@ -520,9 +480,10 @@ async fn pipelines_start_with_declared_parameters_only() {
         ]]
     );
     let typo = start(vec!["InputDataURI=s3://x/"]);
-    let refused =
-        capture(async |output, _| operate::pipeline_start(&platform, &repo(), &typo, output).await)
-            .await;
+    let refused = capture("test", async |output, _| {
+        operate::pipeline_start(&platform, &repo(), &typo, output).await
+    })
+    .await;
     assert_eq!(refused.status, ExitStatus::Failure);
     assert!(
         refused.stderr.contains("did you mean `InputDataUri`?"),
@@ -542,7 +503,7 @@ async fn ci_run_follows_the_build_and_exits_with_its_result() {
         environment: "staging".into(),
         no_follow: false,
     };
-    let run = capture(async |output, context| {
+    let run = capture("test", async |output, context| {
         operate::ci_run(&platform, &repo(), &args, output, context).await
     })
     .await;
@@ -582,8 +543,10 @@ async fn doctor_names_what_stops_a_deploy() {
     let args = EnvironmentArgs {
         environment: "staging".into(),
     };
-    let run =
-        capture(async |output, _| operate::doctor(&platform, &repo(), &args, output).await).await;
+    let run = capture("test", async |output, _| {
+        operate::doctor(&platform, &repo(), &args, output).await
+    })
+    .await;
     assert_eq!(run.status, ExitStatus::Failure);
     assert!(
         run.stdout
@@ -610,7 +573,9 @@ async fn doctor_names_what_stops_a_deploy() {
     );
 
     let elsewhere = FakePlatform::new(PROD);
-    let wrong =
-        capture(async |output, _| operate::doctor(&elsewhere, &repo(), &args, output).await).await;
+    let wrong = capture("test", async |output, _| {
+        operate::doctor(&elsewhere, &repo(), &args, output).await
+    })
+    .await;
     assert!(wrong.stdout.contains("problem  the credentials are for account 333333333333, the environment is in 222222222222"), "{}", wrong.stdout);
 }

@@ -67,6 +67,29 @@ fn time(time: Option<&aws_smithy_types::DateTime>) -> Option<String> {
     time.and_then(rfc3339)
 }
 
+/// A package from the fields ListModelPackages and DescribeModelPackage share.
+fn package(
+    arn: &str,
+    group: &str,
+    version: Option<i32>,
+    approval: Option<&sm::ModelApprovalStatus>,
+    created: Option<&aws_smithy_types::DateTime>,
+) -> ModelPackage {
+    ModelPackage {
+        arn: arn.to_string(),
+        group: group.to_string(),
+        version: version
+            .and_then(|version| u64::try_from(version).ok())
+            .unwrap_or_default(),
+        approval: approval
+            .map(|status| status.as_str().to_string())
+            .unwrap_or_default(),
+        created: time(created),
+        approval_description: None,
+        metrics_uri: None,
+    }
+}
+
 fn split_s3_uri(uri: &str) -> AwsResult<(&str, &str)> {
     uri.strip_prefix("s3://")
         .and_then(|rest| rest.split_once('/'))
@@ -91,21 +114,13 @@ impl Platform for SdkPlatform {
                 Err(error) => return Err(error),
             };
             for summary in page.model_package_summary_list() {
-                packages.push(ModelPackage {
-                    arn: summary.model_package_arn().unwrap_or_default().to_string(),
-                    group: group.to_string(),
-                    version: summary
-                        .model_package_version()
-                        .and_then(|version| u64::try_from(version).ok())
-                        .unwrap_or_default(),
-                    approval: summary
-                        .model_approval_status()
-                        .map(|status| status.as_str().to_string())
-                        .unwrap_or_default(),
-                    created: time(summary.creation_time()),
-                    approval_description: None,
-                    metrics_uri: None,
-                });
+                packages.push(package(
+                    summary.model_package_arn().unwrap_or_default(),
+                    group,
+                    summary.model_package_version(),
+                    summary.model_approval_status(),
+                    summary.creation_time(),
+                ));
             }
         }
         packages.sort_by_key(|package| std::cmp::Reverse(package.version));
@@ -121,28 +136,21 @@ impl Platform for SdkPlatform {
             .await
             .map_err(classify)
             .map_err(sagemaker_missing);
-        Ok(found(described)?.map(|package| ModelPackage {
-            arn: package.model_package_arn().unwrap_or(arn).to_string(),
-            group: package
-                .model_package_group_name()
-                .unwrap_or_default()
-                .to_string(),
-            version: package
-                .model_package_version()
-                .and_then(|version| u64::try_from(version).ok())
-                .unwrap_or_default(),
-            approval: package
-                .model_approval_status()
-                .map(|status| status.as_str().to_string())
-                .unwrap_or_default(),
-            created: time(package.creation_time()),
-            approval_description: package.approval_description().map(str::to_string),
-            metrics_uri: package
+        Ok(found(described)?.map(|described| ModelPackage {
+            approval_description: described.approval_description().map(str::to_string),
+            metrics_uri: described
                 .model_metrics()
                 .and_then(|metrics| metrics.model_quality())
                 .and_then(|quality| quality.statistics())
                 .and_then(|statistics| statistics.s3_uri())
                 .map(str::to_string),
+            ..package(
+                described.model_package_arn().unwrap_or(arn),
+                described.model_package_group_name().unwrap_or_default(),
+                described.model_package_version(),
+                described.model_approval_status(),
+                described.creation_time(),
+            )
         }))
     }
 

@@ -16,7 +16,8 @@ use crate::release::records::{
 
 use super::Output;
 use super::deploy::{self, Context, aws_error};
-use super::registry::{deployed_package, guard, load, model, selected};
+use super::load_environment;
+use super::registry::{deployed_package, guard, model, selected};
 
 /// Failures kept in the SSM record; `test` prints them all.
 const RECORDED_FAILURES: usize = 5;
@@ -29,7 +30,7 @@ pub async fn test<C: CloudFormation, P: Platform>(
     output: &mut Output<'_>,
     context: &Context<'_>,
 ) -> ExitStatus {
-    let environment = match load(project_dir, &args.environment, output) {
+    let environment = match load_environment(project_dir, &args.environment, output) {
         Ok(environment) => environment,
         Err(status) => return status,
     };
@@ -142,11 +143,11 @@ pub async fn promote<C: CloudFormation, P: Platform>(
             hint: Some("promote from the environment that tested the package to the next one, e.g. `--from staging --to prod`".into()),
         }]);
     }
-    let source = match load(project_dir, &args.from, output) {
+    let source = match load_environment(project_dir, &args.from, output) {
         Ok(environment) => environment,
         Err(status) => return status,
     };
-    let target = match load(project_dir, &args.to, output) {
+    let target = match load_environment(project_dir, &args.to, output) {
         Ok(environment) => environment,
         Err(status) => return status,
     };

@@ -13,7 +13,7 @@ use crate::aws::{AwsError, CloudFormation};
 use crate::cli::{
     ApplyArgs, DestroyArgs, EnvironmentArgs, OutputFormat, OutputsArgs, PlanArgs, PlanFormat,
 };
-use crate::config::{self, Environment};
+use crate::config::Environment;
 use crate::error::{Error, ExitStatus};
 use crate::graph::Graph;
 use crate::plan::{self, Plan};
@@ -23,7 +23,7 @@ use crate::render::{self, RenderedStack};
 use crate::state;
 use crate::validate::{self, Severity};
 
-use super::Output;
+use super::{Output, load_environment, wrong_account};
 
 /// What a run needs besides its arguments: injected so tests control it.
 pub struct Context<'a> {
@@ -55,8 +55,7 @@ fn prepare(
     name: &str,
     output: &mut Output,
 ) -> Result<(Environment, Vec<RenderedStack>), ExitStatus> {
-    let environment = config::load(project_dir, name)
-        .map_err(|errors| output.fail(&errors.into_iter().map(Error::Input).collect::<Vec<_>>()))?;
+    let environment = load_environment(project_dir, name, output)?;
     let rendered =
         render::render(project_dir, &environment).map_err(|errors| output.fail(&errors))?;
     let diagnostics = validate::validate(&rendered);
@@ -82,15 +81,9 @@ pub(crate) async fn guard<C: CloudFormation>(
     environment: &Environment,
 ) -> Result<(), Error> {
     match client.caller_account().await {
-        Ok(Some(account)) if account != environment.account_id => Err(Error::Usage {
-            message: format!(
-                "the credentials in use belong to account {account}, but environment `{}` lives in account {}",
-                environment.name, environment.account_id
-            ),
-            hint: Some(
-                "switch profile (AWS_PROFILE) or credentials to the environment's account".into(),
-            ),
-        }),
+        Ok(Some(account)) if account != environment.account_id => {
+            Err(wrong_account(&account, environment))
+        }
         Ok(_) => Ok(()),
         Err(error) => Err(aws_error("cannot check the account", error)),
     }
@@ -327,11 +320,9 @@ pub async fn apply<C: CloudFormation, P: Platform>(
                 hint: Some("plan again with this version".into()),
             }]);
         }
-        let environment = match config::load(project_dir, &plan.environment) {
+        let environment = match load_environment(project_dir, &plan.environment, output) {
             Ok(environment) => environment,
-            Err(errors) => {
-                return output.fail(&errors.into_iter().map(Error::Input).collect::<Vec<_>>());
-            }
+            Err(status) => return status,
         };
         (environment, plan)
     } else {

@@ -40,6 +40,33 @@ impl Output<'_> {
     }
 }
 
+/// Loads an environment for a command that talks to AWS; prints the file's errors on failure.
+pub(crate) fn load_environment(
+    project_dir: &Path,
+    name: &str,
+    output: &mut Output,
+) -> Result<Environment, ExitStatus> {
+    config::load(project_dir, name)
+        .map_err(|errors| output.fail(&errors.into_iter().map(Error::Input).collect::<Vec<_>>()))
+}
+
+/// The error for credentials of another account than the environment's.
+pub(crate) fn wrong_account(account: &str, environment: &Environment) -> Error {
+    Error::Usage {
+        message: format!(
+            "the credentials in use belong to account {account}, but environment `{}` lives in account {}",
+            environment.name, environment.account_id
+        ),
+        hint: Some(match &environment.profile {
+            Some(profile) => format!(
+                "environment `{}` uses profile `{profile}`: check that it reaches account {}",
+                environment.name, environment.account_id
+            ),
+            None => "switch profile (AWS_PROFILE) or credentials to the environment's account, or set `profile` in the environment file".into(),
+        }),
+    }
+}
+
 /// Loads and renders an environment, or the errors that stopped it.
 fn load_and_render(
     project_dir: &Path,

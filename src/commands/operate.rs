@@ -11,7 +11,8 @@ use crate::render;
 
 use super::Output;
 use super::deploy::{Context, aws_error};
-use super::registry::{guard, load, model, selected};
+use super::load_environment;
+use super::registry::{guard, model, selected};
 
 /// The parameters a model's pipeline declares, from its generated definition.
 fn pipeline_parameters(environment: &Environment, model: &Model) -> Vec<String> {
@@ -56,7 +57,7 @@ pub async fn pipeline_start<P: Platform>(
     args: &PipelineStartArgs,
     output: &mut Output<'_>,
 ) -> ExitStatus {
-    let environment = match load(project_dir, &args.environment, output) {
+    let environment = match load_environment(project_dir, &args.environment, output) {
         Ok(environment) => environment,
         Err(status) => return status,
     };
@@ -97,7 +98,7 @@ pub async fn pipeline_status<P: Platform>(
     args: &PipelineStatusArgs,
     output: &mut Output<'_>,
 ) -> ExitStatus {
-    let environment = match load(project_dir, &args.environment, output) {
+    let environment = match load_environment(project_dir, &args.environment, output) {
         Ok(environment) => environment,
         Err(status) => return status,
     };
@@ -149,7 +150,7 @@ pub async fn ci_run<P: Platform>(
     output: &mut Output<'_>,
     context: &Context<'_>,
 ) -> ExitStatus {
-    let environment = match load(project_dir, &args.environment, output) {
+    let environment = match load_environment(project_dir, &args.environment, output) {
         Ok(environment) => environment,
         Err(status) => return status,
     };
@@ -276,7 +277,7 @@ pub async fn doctor<P: Platform>(
     args: &EnvironmentArgs,
     output: &mut Output<'_>,
 ) -> ExitStatus {
-    let environment = match load(project_dir, &args.environment, output) {
+    let environment = match load_environment(project_dir, &args.environment, output) {
         Ok(environment) => environment,
         Err(status) => return status,
     };

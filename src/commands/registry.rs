@@ -8,22 +8,12 @@ use serde_json::Value;
 use crate::aws::CloudFormation;
 use crate::aws::platform::{APPROVED, ModelPackage, PENDING, Platform, REJECTED};
 use crate::cli::{ApproveArgs, ModelsArgs, OutputFormat, RejectArgs};
-use crate::config::{self, Environment, Model};
+use crate::config::{Environment, Model};
 use crate::error::{Error, ExitStatus};
 use crate::release::serving::PACKAGE_PARAMETER;
 
-use super::Output;
 use super::deploy::aws_error;
-
-/// Loads an environment for a release command, with the file's errors printed on failure.
-pub(crate) fn load(
-    project_dir: &Path,
-    name: &str,
-    output: &mut Output,
-) -> Result<Environment, ExitStatus> {
-    config::load(project_dir, name)
-        .map_err(|errors| output.fail(&errors.into_iter().map(Error::Input).collect::<Vec<_>>()))
-}
+use super::{Output, load_environment, wrong_account};
 
 /// The model called `name`, or an error naming the environment's models.
 pub(crate) fn model<'a>(environment: &'a Environment, name: &str) -> Result<&'a Model, Error> {
@@ -66,19 +56,7 @@ pub(crate) async fn guard<P: Platform>(
         .await
         .map_err(|error| aws_error("cannot check the account", error))?;
     if identity.account != environment.account_id {
-        return Err(Error::Usage {
-            message: format!(
-                "the credentials in use belong to account {}, but environment `{}` lives in account {}",
-                identity.account, environment.name, environment.account_id
-            ),
-            hint: Some(match &environment.profile {
-                Some(profile) => format!(
-                    "environment `{}` uses profile `{profile}`: check that it reaches account {}",
-                    environment.name, environment.account_id
-                ),
-                None => "switch profile (AWS_PROFILE) or credentials to the environment's account, or set `profile` in the environment file".into(),
-            }),
-        });
+        return Err(wrong_account(&identity.account, environment));
     }
     Ok(())
 }
@@ -131,7 +109,7 @@ pub async fn models<C: CloudFormation, P: Platform>(
     args: &ModelsArgs,
     output: &mut Output<'_>,
 ) -> ExitStatus {
-    let environment = match load(project_dir, &args.environment, output) {
+    let environment = match load_environment(project_dir, &args.environment, output) {
         Ok(environment) => environment,
         Err(status) => return status,
     };
@@ -285,17 +263,14 @@ pub async fn approve<P: Platform>(
     args: &ApproveArgs,
     output: &mut Output<'_>,
 ) -> ExitStatus {
-    decide(
-        platform,
-        project_dir,
-        &args.environment,
-        &args.model,
-        args.version,
-        APPROVED,
-        &args.reason,
-        output,
-    )
-    .await
+    let decision = Decision {
+        environment: &args.environment,
+        model: &args.model,
+        version: args.version,
+        approval: APPROVED,
+        reason: &args.reason,
+    };
+    decide(platform, project_dir, &decision, output).await
 }
 
 pub async fn reject<P: Platform>(
@@ -310,31 +285,40 @@ pub async fn reject<P: Platform>(
             hint: Some("say why with `--reason \"…\"`; it is kept on the package".into()),
         }]);
     }
-    decide(
-        platform,
-        project_dir,
-        &args.environment,
-        &args.model,
-        args.version,
-        REJECTED,
-        &args.reason,
-        output,
-    )
-    .await
+    let decision = Decision {
+        environment: &args.environment,
+        model: &args.model,
+        version: args.version,
+        approval: REJECTED,
+        reason: &args.reason,
+    };
+    decide(platform, project_dir, &decision, output).await
 }
 
-#[allow(clippy::too_many_arguments)]
+/// An approval or a rejection, as asked for.
+struct Decision<'a> {
+    environment: &'a str,
+    model: &'a str,
+    version: Option<u64>,
+    /// `Approved` or `Rejected`.
+    approval: &'static str,
+    reason: &'a str,
+}
+
 async fn decide<P: Platform>(
     platform: &P,
     project_dir: &Path,
-    environment: &str,
-    model_name: &str,
-    version: Option<u64>,
-    approval: &str,
-    reason: &str,
+    decision: &Decision<'_>,
     output: &mut Output<'_>,
 ) -> ExitStatus {
-    let environment = match load(project_dir, environment, output) {
+    let Decision {
+        environment,
+        model: model_name,
+        version,
+        approval,
+        reason,
+    } = *decision;
+    let environment = match load_environment(project_dir, environment, output) {
         Ok(environment) => environment,
         Err(status) => return status,
     };
