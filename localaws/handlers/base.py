@@ -18,7 +18,7 @@ import contextlib
 import json
 import logging
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 from moto.cloudformation.exceptions import UnformattedGetAttTemplateException, ValidationError
 from moto.cloudformation.models import Event, cloudformation_backends
@@ -28,6 +28,10 @@ logger = logging.getLogger("localaws")
 # moto takes a stack out of its list before deleting its resources; engine.py keeps it findable here
 # so that the resources' deletion events still reach it.
 STACKS_BEING_DELETED: dict[str, Any] = {}
+
+# Set by localaws.cfn_iam: checks that the stack's identity may make the calls CloudFormation's
+# handler for the type makes, and raises (failing the resource) if not. None: nothing is checked.
+AUTHORIZE: Callable[..., None] | None = None
 
 
 class ResourceHandler:
@@ -53,6 +57,8 @@ class ResourceHandler:
         self.deletion_policy = "Delete"
         self.update_replace_policy = "Delete"
         self.physical_id = ""
+        #: The name the resource was created with (given or generated).
+        self.resource_name: str | None = None
 
     # --- hooks each handler implements -------------------------------------------------------------
 
@@ -125,7 +131,11 @@ class ResourceHandler:
             else None,
         )
         with handler.reporting(f"{action}_FAILED"):
-            handler.create(name or cls._fit_name(resource_name), properties)
+            name = name or cls._fit_name(resource_name)
+            handler.authorize("create", properties, name)
+            handler.resource_name = name
+            handler.create(name, properties)
+            handler.authorize("create", properties, name, created=True)
         handler.record_event(f"{action}_COMPLETE")
         return handler
 
@@ -145,6 +155,9 @@ class ResourceHandler:
             original_resource.record_event("UPDATE_IN_PROGRESS")
             with original_resource.reporting("UPDATE_FAILED"):
                 if new != old:
+                    original_resource.authorize(
+                        "update", new, original_resource.resource_name, old=old
+                    )
                     original_resource.update(old, new)
             original_resource._remember(cloudformation_json, new)
             original_resource.record_event("UPDATE_COMPLETE")
@@ -176,6 +189,9 @@ class ResourceHandler:
         if original_resource.update_replace_policy != "Retain":
             original_resource.record_event("DELETE_IN_PROGRESS")
             with original_resource.reporting("DELETE_FAILED"):
+                original_resource.authorize(
+                    "delete", original_resource.properties, original_resource.resource_name
+                )
                 original_resource.destroy()
             original_resource.record_event("DELETE_COMPLETE")
         logger.info(
@@ -195,6 +211,7 @@ class ResourceHandler:
             return
         self.record_event("DELETE_IN_PROGRESS")
         with self.reporting("DELETE_FAILED"):
+            self.authorize("delete", self.properties, self.resource_name)
             self.destroy()
         self.record_event("DELETE_COMPLETE")
 
@@ -206,6 +223,21 @@ class ResourceHandler:
         raise RuntimeError(
             f"localaws: deleting {cls.TYPE} {resource_name} failed inside its handler"
         )
+
+    # --- permissions --------------------------------------------------------------------------------
+
+    def authorize(
+        self,
+        operation: str,
+        properties: dict[str, Any],
+        name: str | None,
+        old: dict[str, Any] | None = None,
+        created: bool = False,
+    ) -> None:
+        """Fails (raises) if the stack's identity may not make the calls CloudFormation's handler
+        makes to `operation` (create, update, delete) this resource."""
+        if AUTHORIZE is not None:
+            AUTHORIZE(self, operation, properties, name, old, created)
 
     # --- events ------------------------------------------------------------------------------------
 
@@ -256,6 +288,8 @@ class ResourceHandler:
 def reason_of(error: Exception) -> str:
     """The message of a moto service error (or any error), as a resource event's status reason."""
     message = getattr(error, "message", None) or getattr(error, "description", None) or str(error)
+    if getattr(error, "verbatim", False):
+        return message  # already worded as AWS words it (an AccessDenied from IAM enforcement)
     return f"{message} ({type(error).__name__})" if isinstance(message, str) else str(error)
 
 

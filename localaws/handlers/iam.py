@@ -56,7 +56,8 @@ class Role(IAMHandler, CloudFormationModel):
                 name, new.get("Description", ""), new.get("MaxSessionDuration", 3600)
             )
         if changed(old, new, "PermissionsBoundary"):
-            self.backend.get_role(name).permissions_boundary = new.get("PermissionsBoundary")
+            # (moto's Role.permissions_boundary is a read-only view of permissions_boundary_arn)
+            self.backend.get_role(name).permissions_boundary_arn = new.get("PermissionsBoundary")
         if changed(old, new, "Tags"):
             self.backend.untag_role(name, [tag["Key"] for tag in tag_list(old)])
             self.backend.tag_role(name, tag_list(new))
