@@ -38,6 +38,12 @@ PASSED_TO = {
     "CloudFormation": "cloudformation.amazonaws.com",
 }
 
+# Values of properties a template may leave unset that the emulator knows (for ARN templates).
+DEFAULTS = {
+    "AWS::IAM::Role": {"Path": "/"},
+    "AWS::IAM::ManagedPolicy": {"Path": "/"},
+}
+
 PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
 
 
@@ -173,7 +179,8 @@ class HandlerData:
             logger.warning("localaws: no handler permissions known for %s; nothing checked", type_name)
             return []
         rules = self.rules.get(type_name) or TypeRules()
-        values = Values(properties, name, name_property, physical_id, account, region, partition)
+        known = {**DEFAULTS.get(type_name, {}), **properties}
+        values = Values(known, name, name_property, physical_id, account, region, partition)
         found: list[Request] = []
         for action in permissions:
             if not needed(rules.excuses, action, properties, other_properties):
@@ -188,7 +195,13 @@ class HandlerData:
     def resources(self, rules: TypeRules, action: str, values: "Values") -> list[str | None]:
         targets = rules.targets.get(action.lower())
         if targets:
-            return [arn for rule in targets for arn in values.arns(rule)]
+            # A target row whose property is not set names no resource (the emulator knows it is
+            # unset, where the offline analysis must assume any).
+            found = [arn for rule in targets for arn in values.arns(rule, unset_names_none=True)]
+            if found:
+                return found
+            logger.warning("localaws: no target of %s is set; checked on *", action)
+            return ["*"]
         service = action.split(":")[0].lower()
         scopes = self.scopes.get(action.lower(), set())
         own = [
@@ -291,15 +304,20 @@ class Values:
     region: str
     partition: str
 
-    def arns(self, rule: ArnRule) -> list[str | None]:
+    def arns(self, rule: ArnRule, unset_names_none: bool = False) -> list[str | None]:
         """Every ARN the template names (a list-valued property gives one per element); None for a
-        template needing the physical id of a resource not yet created."""
+        template needing the physical id of a resource not yet created. A property not set is `*`,
+        or, with `unset_names_none`, makes the template name nothing."""
         placeholders = PLACEHOLDER.findall(rule.template)
         choices: list[list[str]] = []
         for placeholder in placeholders:
             found = self.value(placeholder)
             if found is None:
                 return [None]
+            if not found:
+                if unset_names_none:
+                    return []
+                found = ["*"]
             choices.append(found)
         arns: list[str | None] = []
         for combination in itertools.product(*choices):
@@ -324,7 +342,7 @@ class Values:
         if not found and placeholder == self.name_property and self.name:
             found = [self.name]  # the name CloudFormation generated
         if not found:
-            return ["*"]
+            return []
         texts = []
         for value in found:
             if isinstance(value, (dict, list)):

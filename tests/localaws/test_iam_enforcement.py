@@ -391,3 +391,111 @@ def test_a_role_that_does_not_trust_cloudformation_cannot_be_assumed(aws):
         StackName=stack, TemplateBody=parameter_template(unique("param")), RoleARN=right_account
     )
     assert status(aws, stack) == "CREATE_COMPLETE"
+
+
+# --- what a handler needs: rows of data/cloudformation-handler-rules.tsv ----------------------------
+
+ENDPOINT_READ = ["sagemaker:DescribeEndpoint", "sagemaker:ListTags", "sagemaker:AddTags", "sagemaker:DeleteEndpoint"]
+
+
+def endpoint_template(config_name: str) -> str:
+    return json.dumps(
+        {
+            "Resources": {
+                "Endpoint": {
+                    "Type": "AWS::SageMaker::Endpoint",
+                    "Properties": {"EndpointConfigName": config_name},
+                }
+            }
+        }
+    )
+
+
+def test_create_endpoint_is_checked_on_the_endpoint_configuration(aws):
+    """target AWS::SageMaker::Endpoint sagemaker:CreateEndpoint -> the endpoint-config's ARN."""
+    sagemaker = aws("sagemaker")
+    model, config = unique("Model"), unique("Serving-Config")
+    sagemaker.create_model(
+        ModelName=model,
+        ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/sagemaker",
+        PrimaryContainer={"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/image:1"},
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=config,
+        ProductionVariants=[
+            {"VariantName": "AllTraffic", "ModelName": model, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}
+        ],
+    )
+    endpoints = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/*"
+    role = make_role(aws, [allow(["sagemaker:CreateEndpoint", *ENDPOINT_READ], endpoints)])
+    stack = unique("endpoint")
+    aws("cloudformation").create_stack(StackName=stack, TemplateBody=endpoint_template(config), RoleARN=role)
+    assert status(aws, stack) == "ROLLBACK_COMPLETE"
+    match = REASON.match(failure(aws, stack, "Endpoint", "CREATE_FAILED"))
+    assert match["action"] == "sagemaker:CreateEndpoint"
+    # SageMaker names resources in lowercase in its ARNs.
+    assert match["resource"] == f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint-config/{config.lower()}"
+
+    set_policy(
+        aws,
+        role,
+        [
+            allow(ENDPOINT_READ, endpoints),
+            allow("sagemaker:CreateEndpoint", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint-config/serving-config-*"),
+        ],
+    )
+    stack = unique("endpoint")
+    aws("cloudformation").create_stack(StackName=stack, TemplateBody=endpoint_template(config), RoleARN=role)
+    assert status(aws, stack) == "CREATE_COMPLETE", failure(aws, stack, "Endpoint")
+
+
+def account_template(role_arn: str | None) -> str:
+    properties = {"CloudWatchRoleArn": role_arn} if role_arn else {}
+    return json.dumps({"Resources": {"Account": {"Type": "AWS::ApiGateway::Account", "Properties": properties}}})
+
+
+def test_pass_role_is_excused_when_the_property_is_absent_and_needed_when_set(aws):
+    """excuse AWS::ApiGateway::Account iam:PassRole CloudWatchRoleArn (and its target row)."""
+    api_settings = f"arn:aws:apigateway:{REGION}::/account"
+    logging_role = make_role(aws, [], trust={"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+    role = make_role(aws, [allow(["apigateway:GET", "apigateway:PATCH"], api_settings), allow("iam:GetRole", logging_role)])
+    stack = unique("account")
+    aws("cloudformation").create_stack(StackName=stack, TemplateBody=account_template(None), RoleARN=role)
+    assert status(aws, stack) == "CREATE_COMPLETE", failure(aws, stack, "Account")
+
+    stack = unique("account")
+    aws("cloudformation").create_stack(StackName=stack, TemplateBody=account_template(logging_role), RoleARN=role)
+    assert status(aws, stack) == "ROLLBACK_COMPLETE"
+    match = REASON.match(failure(aws, stack, "Account", "CREATE_FAILED"))
+    assert (match["action"], match["resource"]) == ("iam:PassRole", logging_role)
+
+    # Passed to API Gateway, not to CloudFormation: a condition naming another service does not grant.
+    passing = {"Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}}
+    set_policy(aws, role, [allow(["apigateway:GET", "apigateway:PATCH"], api_settings), allow(["iam:GetRole", "iam:PassRole"], logging_role, **passing)])
+    stack = unique("account")
+    aws("cloudformation").create_stack(StackName=stack, TemplateBody=account_template(logging_role), RoleARN=role)
+    assert status(aws, stack) == "ROLLBACK_COMPLETE"
+
+    passing = {"Condition": {"StringEquals": {"iam:PassedToService": "apigateway.amazonaws.com"}}}
+    set_policy(aws, role, [allow(["apigateway:GET", "apigateway:PATCH", "iam:GetRole"], [api_settings, logging_role]), allow("iam:PassRole", logging_role, **passing)])
+    stack = unique("account")
+    aws("cloudformation").create_stack(StackName=stack, TemplateBody=account_template(logging_role), RoleARN=role)
+    assert status(aws, stack) == "CREATE_COMPLETE", failure(aws, stack, "Account")
+
+
+def test_the_resource_own_arn_is_checked_when_the_action_is_scoped_to_it(aws):
+    """arn AWS::SageMaker::ModelPackageGroup: CreateModelPackageGroup on the group's own ARN."""
+    group = unique("Images-Group")
+    template = json.dumps(
+        {"Resources": {"Group": {"Type": "AWS::SageMaker::ModelPackageGroup", "Properties": {"ModelPackageGroupName": group}}}}
+    )
+    others = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package-group/other-*"
+    role = make_role(aws, [allow("sagemaker:*", others)])
+    stack = unique("group")
+    aws("cloudformation").create_stack(StackName=stack, TemplateBody=template, RoleARN=role)
+    match = REASON.match(failure(aws, stack, "Group", "CREATE_FAILED"))
+    assert match["resource"] == f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package-group/{group.lower()}"
+    set_policy(aws, role, [allow("sagemaker:*", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package-group/images-group-*")])
+    stack = unique("group")
+    aws("cloudformation").create_stack(StackName=stack, TemplateBody=template, RoleARN=role)
+    assert status(aws, stack) == "CREATE_COMPLETE", failure(aws, stack, "Group")
