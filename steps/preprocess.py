@@ -99,8 +99,10 @@ import hashlib
 import io
 import json
 import math
+import os
 import struct
 import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -108,6 +110,8 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from PIL import Image, ImageOps
+
+from parallel import RESOURCE_CONFIG, available_cpus, choose_shard, map_in_order, shard_name
 
 MANIFEST = "manifest.jsonl"
 
@@ -140,6 +144,19 @@ IMAGE_HEADER = struct.Struct("<IfQQ")
 MAX_PART_LENGTH = (1 << 29) - 1
 
 _BICUBIC = getattr(Image, "Resampling", Image).BICUBIC
+# Formats libjpeg can decode at 1/2, 1/4 or 1/8 scale (Image.draft); an MPO is a JPEG with a
+# multi-picture segment.
+DRAFT_FORMATS = ("JPEG", "MPO")
+EXIF_ORIENTATION = 0x0112
+# EXIF orientations that turn the picture a quarter turn: displayed width and height swap.
+QUARTER_TURNS = (5, 6, 7, 8)
+# Modes Pillow gives 16-bit greyscale PNGs (0-65535; "I" in older releases).
+SIXTEEN_BIT_GREY = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+# The same default as data_quality.py's: an image QA kept never exceeds it.
+DEFAULT_MAX_PIXELS = 80_000_000
+SHARDS = "shards"
+SHARD_KIND = "preprocess shard"
+PART_FILE = "part.json"
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -161,6 +178,10 @@ class Arguments:
     seed: int
     # The classes the training jobs are configured for (their `num_classes`); None: unchecked.
     num_classes: int | None = None
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    workers: int = 1
+    # (index, count) of the shard this instance writes; None: it writes the outputs themselves.
+    shard: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -209,6 +230,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"`{text}` is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"`{text}` must be at least 1")
+    return value
+
+
+def _natural(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"`{text}` is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"`{text}` must be at least 0")
     return value
 
 
@@ -271,12 +302,47 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         help="the classes the training jobs expect (their num_classes); the manifest must have exactly these",
     )
+    parser.add_argument(
+        "--max-pixels",
+        type=_positive_int,
+        default=DEFAULT_MAX_PIXELS,
+        help=f"largest image accepted, in pixels (width x height); default {DEFAULT_MAX_PIXELS}, as data QA's",
+    )
+    parser.add_argument(
+        "--workers", type=_positive_int, help="processes resizing images; default: the CPUs available"
+    )
+    parser.add_argument("--shard-index", type=_natural, help="this instance's shard, from 0 (with --shard-count)")
+    parser.add_argument(
+        "--shard-count", type=_positive_int, help="number of shards; writes a shard for merge_records.py"
+    )
     return parser
 
 
-def parse_arguments(argv: Sequence[str]) -> Arguments:
+def check_output_parent(output: Path) -> None:
+    """Raises UsageError unless `output` is, or can be made, a folder."""
+    if output.exists() and not output.is_dir():
+        raise UsageError(f"argument --output: `{output}` exists and is not a folder")
+    ancestor = output
+    while not ancestor.exists() and not ancestor.is_symlink() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UsageError(f"argument --output: `{output}` is below `{ancestor}`, which is not a folder")
+
+
+def check_empty_folders(folders: Sequence[Path]) -> None:
+    for folder in folders:
+        if (folder.exists() or folder.is_symlink()) and (not folder.is_dir() or any(folder.iterdir())):
+            # Stale files would end up in a training channel or in the batch transform's input.
+            raise UsageError(f"argument --output: `{folder}` exists and is not an empty folder")
+
+
+def parse_arguments(argv: Sequence[str], resource_config: Path = RESOURCE_CONFIG) -> Arguments:
     """Parses and checks `argv`; raises UsageError naming the bad argument or path."""
     raw = build_parser().parse_args(list(argv))
+    try:
+        shard = choose_shard(raw.shard_index, raw.shard_count, resource_config)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
 
     ratios = {TRAIN: raw.train_ratio, VALIDATION: raw.validation_ratio, TEST: raw.test_ratio}
     total = sum(ratios.values())
@@ -302,18 +368,17 @@ def parse_arguments(argv: Sequence[str]) -> Arguments:
         raise UsageError(f"argument --images: `{images}` is not a folder")
 
     output = Path(raw.output)
-    if output.exists() and not output.is_dir():
-        raise UsageError(f"argument --output: `{output}` exists and is not a folder")
+    check_output_parent(output)
     try:
         if output.resolve().is_relative_to(images.resolve()):
             raise UsageError(f"argument --output: `{output}` is inside --images `{images}`")
     except OSError as error:
         raise UsageError(f"argument --output: `{output}`: {error.strerror}") from None
-    for name in OUTPUT_FOLDERS:
-        folder = output / name
-        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-            # Stale files would end up in a training channel or in the batch transform's input.
-            raise UsageError(f"argument --output: `{folder}` exists and is not an empty folder")
+    if shard is None:
+        check_empty_folders([output / name for name in OUTPUT_FOLDERS])
+    else:
+        check_output_parent(output / SHARDS)
+        check_empty_folders([output / SHARDS / shard_name(*shard)])
 
     return Arguments(
         manifest=manifest,
@@ -325,6 +390,9 @@ def parse_arguments(argv: Sequence[str]) -> Arguments:
         tuning_fraction=raw.tuning_fraction,
         seed=raw.seed,
         num_classes=raw.num_classes,
+        max_pixels=raw.max_pixels,
+        workers=raw.workers or available_cpus(),
+        shard=shard,
     )
 
 
@@ -351,7 +419,9 @@ def read_manifest(path: Path) -> tuple[list[Entry], str]:
         raise UsageError(f"argument --manifest: `{path}`: not UTF-8 text") from None
     entries: list[Entry] = []
     lines: dict[str, int] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
+    # JSON Lines ends lines with \n only: str.splitlines() would also split at U+2028, U+0085
+    # and other characters a path or label may hold.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         where = f"argument --manifest: `{path}` line {number}"
@@ -436,34 +506,81 @@ def plan_split(entries: Sequence[Entry], ratios: dict[str, Fraction], fraction: 
     return Plan(classes=classes, ordered=ordered, split_of=split_of, tuning=tuning, counts=counts)
 
 
-def _rgb(image: Image.Image) -> Image.Image:
-    """`image` as RGB, transparent pixels made white."""
-    if image.mode == "RGB":
-        return image
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return image.convert("RGB")
+def to_rgb(image: Image.Image) -> Image.Image:
+    """`image` as 8-bit RGB: 16-bit grey scaled to 8 bits (not clipped), transparent pixels white.
+
+    Transparency is an alpha channel, a palette's transparent entries or a PNG colour key (tRNS
+    on a grey or RGB image: every pixel of exactly that value is transparent).
+    """
+    if image.mode in SIXTEEN_BIT_GREY:
+        alpha = None
+        if image.info.get("transparency") is not None:
+            # Pillow matches the key against the 16-bit values.
+            alpha = image.convert("RGBA").getchannel("A")
+        # 0-65535 to 0-255, rounded: 65535 / 257 = 255.
+        grey = image.convert("I").point(lambda value: value * (1 / 257) + 0.5).convert("L")
+        image = grey if alpha is None else Image.merge("LA", (grey, alpha))
+    transparent = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or image.info.get("transparency") is not None
+    if not transparent:
+        return image if image.mode == "RGB" else image.convert("RGB")
+    rgba = image.convert("RGBA")
+    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(background, rgba).convert("RGB")
 
 
-def to_jpeg(data: bytes, width: int, height: int) -> bytes:
-    """`data` decoded, upright, RGB, scaled to cover width x height, centre-cropped, as JPEG."""
-    with Image.open(io.BytesIO(data)) as opened:
-        opened.load()
-        image = ImageOps.exif_transpose(opened)
-        image = _rgb(image)
-        image = ImageOps.fit(image, (width, height), method=_BICUBIC, centering=(0.5, 0.5))
-        encoded = io.BytesIO()
-        image.save(
-            encoded,
-            format="JPEG",
-            quality=JPEG_QUALITY,
-            subsampling=JPEG_SUBSAMPLING,
-            optimize=False,
-            progressive=False,
-        )
-        return encoded.getvalue()
+class TooLarge(Exception):
+    """An image with more pixels than --max-pixels; the message says how many."""
+
+
+def draft_size(stored: tuple[int, int], target: tuple[int, int], orientation: object) -> tuple[int, int]:
+    """The size, in the stored orientation, that covers `target` once the EXIF orientation is applied."""
+    width, height = stored
+    target_width, target_height = (target[1], target[0]) if orientation in QUARTER_TURNS else target
+    if target_width * height >= target_height * width:
+        # The width binds: scaled to the target width, the height covers the target height.
+        return target_width, max(1, -(-height * target_width // width))
+    return max(1, -(-width * target_height // height)), target_height
+
+
+def to_jpeg(data: bytes, width: int, height: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> bytes:
+    """`data` decoded, upright, RGB, scaled to cover width x height, centre-cropped, as JPEG.
+
+    A JPEG is decoded at the smallest of 1/1, 1/2, 1/4 or 1/8 scale that still covers the
+    output (libjpeg's DCT-domain downscaling), then resized as any image is.
+    """
+    # Pillow refuses more than twice its limit at open and warns above it; the limit is checked
+    # here, from the header, before any pixel is decoded.
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            opened = Image.open(io.BytesIO(data))
+        except Image.DecompressionBombError as error:
+            raise TooLarge(f"{error}; the limit is --max-pixels {max_pixels}") from None
+        with opened:
+            stored_width, stored_height = opened.size
+            if stored_width * stored_height > max_pixels:
+                raise TooLarge(
+                    f"{stored_width}x{stored_height} is {stored_width * stored_height} pixels, "
+                    f"above --max-pixels {max_pixels}"
+                )
+            if opened.format in DRAFT_FORMATS:
+                orientation = opened.getexif().get(EXIF_ORIENTATION)
+                opened.draft("RGB", draft_size(opened.size, (width, height), orientation))
+            opened.load()
+            image = ImageOps.exif_transpose(opened)
+    image = to_rgb(image)
+    image = ImageOps.fit(image, (width, height), method=_BICUBIC, centering=(0.5, 0.5))
+    encoded = io.BytesIO()
+    image.save(
+        encoded,
+        format="JPEG",
+        quality=JPEG_QUALITY,
+        subsampling=JPEG_SUBSAMPLING,
+        optimize=False,
+        progressive=False,
+    )
+    return encoded.getvalue()
 
 
 def _part(cflag: int, data: bytes) -> bytes:
@@ -501,54 +618,50 @@ def record_name(index: int, count: int) -> str:
 
 
 class RecordWriter:
-    """Appends records to one .rec and remembers what the index files need."""
+    """Appends records to one .rec and remembers what its .idx needs."""
 
-    def __init__(self, stream: BinaryIO, count: int) -> None:
+    def __init__(self, stream: BinaryIO, count: int, first: int = 0) -> None:
         self.stream = stream
+        # Records in the whole output (names are padded to its width); this writer's first index.
         self.count = count
+        self.first = first
         self.offset = 0
-        # (record index, byte offset, class index, name)
-        self.records: list[tuple[int, int, int, str]] = []
+        # (record index, byte offset)
+        self.records: list[tuple[int, int]] = []
 
     def append(self, class_index: int, jpeg: bytes) -> str:
-        index = len(self.records)
+        index = self.first + len(self.records)
         record = pack_record(image_payload(class_index, index, jpeg))
-        name = record_name(index, self.count)
         self.stream.write(record)
-        self.records.append((index, self.offset, class_index, name))
+        self.records.append((index, self.offset))
         self.offset += len(record)
-        return name
+        return record_name(index, self.count)
 
     def idx(self) -> str:
-        return "".join(f"{index}\t{offset}\n" for index, offset, _, _ in self.records)
-
-    def lst(self) -> str:
-        return "".join(f"{index}\t{label}\t{name}\n" for index, _, label, name in self.records)
+        return "".join(f"{index}\t{offset}\n" for index, offset in self.records)
 
 
-def _read_image(arguments: Arguments, entry: Entry) -> bytes:
-    path = arguments.images / entry.path
-    where = f"argument --images: `{path}` (manifest line {entry.line})"
-    if not path.is_file():
-        raise UsageError(f"{where} does not exist")
+def process_image(task: tuple[str, str, int, int, int]) -> tuple[bool, bytes | str]:
+    """Reads, checks and converts one image; runs in a worker process, so takes and returns plain data.
+
+    (True, JPEG bytes), or (False, what is wrong, to follow the image's name in a message).
+    """
+    path, digest, width, height, max_pixels = task
+    if not os.path.isfile(path):
+        return False, " does not exist"
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as stream:
+            data = stream.read()
     except OSError as error:
-        raise UsageError(f"{where}: cannot read ({error.strerror})") from None
-    if hashlib.sha256(data).hexdigest() != entry.sha256:
-        raise UsageError(f"{where}: its bytes no longer have the manifest's sha256; it changed after QA")
-    return data
-
-
-def _encode(arguments: Arguments, entry: Entry, data: bytes) -> bytes:
+        return False, f": cannot read ({error.strerror})"
+    if hashlib.sha256(data).hexdigest() != digest:
+        return False, ": its bytes no longer have the manifest's sha256; it changed after QA"
     try:
-        return to_jpeg(data, arguments.width, arguments.height)
+        return True, to_jpeg(data, width, height, max_pixels)
+    except TooLarge as error:
+        return False, f": {error}; data_quality.py with the same --max-pixels drops such images"
     except Exception as error:  # Pillow raises many types for bad data; all mean the same here.
-        detail = str(error) or type(error).__name__
-        raise UsageError(
-            f"argument --images: `{arguments.images / entry.path}` (manifest line {entry.line}) "
-            f"does not decode: {detail}"
-        ) from None
+        return False, f" does not decode: {str(error) or type(error).__name__}"
 
 
 def _json_bytes(value: object) -> bytes:
@@ -572,63 +685,151 @@ def render_split(arguments: Arguments, plan: Plan, dataset_version: str) -> byte
             "classes": plan.classes,
             "counts": {output: plan.counts[output] for output in RECORD_OUTPUTS},
             "totals": {output: sum(plan.counts[output].values()) for output in RECORD_OUTPUTS},
+            # The image-classification algorithm's `num_training_samples` for the training job
+            # (train channel) and the tuning jobs (tuning-train), for a pipeline's JsonGet.
+            "num_training_samples": {
+                "train": sum(plan.counts[TRAIN].values()),
+                "tuning_train": sum(plan.counts["tuning-train"].values()),
+            },
         }
     )
+
+
+def members_of(plan: Plan) -> dict[str, list[Entry]]:
+    """Each output's images, in record order."""
+    members: dict[str, list[Entry]] = {name: [] for name in RECORD_OUTPUTS}
+    for entry in plan.ordered:
+        for name in plan.outputs_of(entry):
+            members[name].append(entry)
+    return members
+
+
+def render_index(arguments: Arguments, plan: Plan, dataset_version: str) -> dict[str, bytes]:
+    """The files of index/ that follow from the plan alone: all but the .idx files."""
+    class_index = {label: index for index, label in enumerate(plan.classes)}
+    members = members_of(plan)
+    files: dict[str, bytes] = {}
+    lines: list[str] = []
+    for name in RECORD_OUTPUTS:
+        total = len(members[name])
+        rows = []
+        for index, entry in enumerate(members[name]):
+            record = record_name(index, total)
+            rows.append(f"{index}\t{class_index[entry.label]}\t{record}\n")
+            lines.append(
+                json.dumps(
+                    {
+                        "output": name,
+                        "index": index,
+                        "name": record,
+                        "class": class_index[entry.label],
+                        "label": entry.label,
+                        "path": entry.path,
+                        "sha256": entry.sha256,
+                    },
+                    sort_keys=True,
+                    ensure_ascii=False,
+                    separators=(",", ":"),
+                )
+                + "\n"
+            )
+        files[f"{name}.lst"] = "".join(rows).encode("utf-8")
+    files[CLASSES_FILE] = _json_bytes(plan.classes)
+    files[SPLIT_FILE] = render_split(arguments, plan, dataset_version)
+    files[RECORDS_FILE] = "".join(lines).encode("utf-8")
+    return files
+
+
+def shard_range(count: int, shard: tuple[int, int]) -> tuple[int, int]:
+    """The images (positions in record order) shard `index` of `shards` converts: a contiguous run."""
+    index, shards = shard
+    return index * count // shards, (index + 1) * count // shards
+
+
+def pack_images(
+    arguments: Arguments, plan: Plan, begin: int, end: int, rec_paths: dict[str, Path], test_images: Path | None
+) -> dict[str, RecordWriter]:
+    """Converts the images at positions [begin, end) of the record order and appends their records."""
+    class_index = {label: index for index, label in enumerate(plan.classes)}
+    totals = {name: sum(counts.values()) for name, counts in plan.counts.items()}
+    first = {name: 0 for name in RECORD_OUTPUTS}
+    for entry in plan.ordered[:begin]:
+        for name in plan.outputs_of(entry):
+            first[name] += 1
+    entries = plan.ordered[begin:end]
+    tasks = [
+        (str(arguments.images / entry.path), entry.sha256, arguments.width, arguments.height, arguments.max_pixels)
+        for entry in entries
+    ]
+    with contextlib.ExitStack() as stack:
+        writers = {
+            name: RecordWriter(stack.enter_context(open(rec_paths[name], "wb")), totals[name], first[name])
+            for name in RECORD_OUTPUTS
+        }
+        results = stack.enter_context(contextlib.closing(map_in_order(process_image, tasks, arguments.workers)))
+        for entry, (converted, value) in zip(entries, results):
+            if not converted:
+                assert isinstance(value, str)
+                raise UsageError(f"argument --images: `{arguments.images / entry.path}` (manifest line {entry.line}){value}")
+            assert isinstance(value, bytes)
+            for name in plan.outputs_of(entry):
+                try:
+                    record = writers[name].append(class_index[entry.label], value)
+                except ValueError as error:
+                    raise UsageError(
+                        f"argument --images: `{arguments.images / entry.path}`: {error}; "
+                        "try a smaller --image-width/--image-height"
+                    ) from None
+                if name == TEST and test_images is not None:
+                    (test_images / record).write_bytes(value)
+    return writers
 
 
 def write_outputs(arguments: Arguments, plan: Plan, dataset_version: str) -> None:
     output = arguments.output
     for name in OUTPUT_FOLDERS:
         (output / name).mkdir(parents=True, exist_ok=True)
-    class_index = {label: index for index, label in enumerate(plan.classes)}
-    totals = {name: sum(counts.values()) for name, counts in plan.counts.items()}
-    records: dict[str, list[dict[str, object]]] = {name: [] for name in RECORD_OUTPUTS}
-    with contextlib.ExitStack() as stack:
-        writers = {
-            name: RecordWriter(stack.enter_context(open(output / name / f"{name}.rec", "wb")), totals[name])
-            for name in RECORD_OUTPUTS
-        }
-        for entry in plan.ordered:
-            jpeg = _encode(arguments, entry, _read_image(arguments, entry))
-            for name in plan.outputs_of(entry):
-                try:
-                    record = writers[name].append(class_index[entry.label], jpeg)
-                except ValueError as error:
-                    raise UsageError(
-                        f"argument --images: `{arguments.images / entry.path}`: {error}; "
-                        "try a smaller --image-width/--image-height"
-                    ) from None
-                records[name].append(
-                    {
-                        "output": name,
-                        "index": len(records[name]),
-                        "name": record,
-                        "class": class_index[entry.label],
-                        "label": entry.label,
-                        "path": entry.path,
-                        "sha256": entry.sha256,
-                    }
-                )
-                if name == TEST:
-                    (output / TEST_IMAGES / record).write_bytes(jpeg)
+    rec_paths = {name: output / name / f"{name}.rec" for name in RECORD_OUTPUTS}
+    writers = pack_images(arguments, plan, 0, len(plan.ordered), rec_paths, output / TEST_IMAGES)
     index = output / INDEX
     for name in RECORD_OUTPUTS:
         (index / f"{name}.idx").write_text(writers[name].idx(), encoding="utf-8")
-        (index / f"{name}.lst").write_text(writers[name].lst(), encoding="utf-8")
-    (index / CLASSES_FILE).write_bytes(_json_bytes(plan.classes))
-    (index / SPLIT_FILE).write_bytes(render_split(arguments, plan, dataset_version))
-    lines = [
-        json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
-        for name in RECORD_OUTPUTS
-        for record in records[name]
-    ]
-    (index / RECORDS_FILE).write_bytes("".join(lines).encode("utf-8"))
+    for file_name, data in render_index(arguments, plan, dataset_version).items():
+        (index / file_name).write_bytes(data)
 
 
-def _remove_outputs(output: Path, created: Sequence[Path]) -> None:
-    """Removes what a failed run wrote: the output folders were absent or empty before it."""
-    for name in OUTPUT_FOLDERS:
-        folder = output / name
+def write_shard(arguments: Arguments, plan: Plan, dataset_version: str) -> tuple[int, int]:
+    """Writes this instance's shard for merge_records.py; returns the range of images it converted."""
+    assert arguments.shard is not None
+    index, count = arguments.shard
+    folder = arguments.output / SHARDS / shard_name(index, count)
+    folder.mkdir(parents=True, exist_ok=True)
+    begin, end = shard_range(len(plan.ordered), arguments.shard)
+    rec_paths = {name: folder / f"{name}.rec" for name in RECORD_OUTPUTS}
+    writers = pack_images(arguments, plan, begin, end, rec_paths, None)
+    index_files = render_index(arguments, plan, dataset_version)
+    part = {
+        "kind": SHARD_KIND,
+        "shard": index,
+        "shard_count": count,
+        "dataset_version": dataset_version,
+        # Every shard planned the same split: the merge checks they agree.
+        "split_sha256": hashlib.sha256(index_files[SPLIT_FILE]).hexdigest(),
+        "images": {"begin": begin, "end": end},
+        "records": {name: {"first": writers[name].first, "count": len(writers[name].records)} for name in RECORD_OUTPUTS},
+    }
+    if index == 0:
+        # The index files follow from the plan, the same on every instance: one copy is enough.
+        (folder / INDEX).mkdir(exist_ok=True)
+        for file_name, data in index_files.items():
+            (folder / INDEX / file_name).write_bytes(data)
+    (folder / PART_FILE).write_bytes(_json_bytes(part))
+    return begin, end
+
+
+def remove_written(folders: Sequence[Path], created: Sequence[Path]) -> None:
+    """Removes what a failed run wrote: the files in `folders` (absent or empty before it)."""
+    for folder in folders:
         if folder.is_dir():
             for path in folder.iterdir():
                 if path.is_file():
@@ -636,6 +837,31 @@ def _remove_outputs(output: Path, created: Sequence[Path]) -> None:
     for folder in reversed(created):
         with contextlib.suppress(OSError):
             folder.rmdir()
+
+
+def smallest_class_for(split: str, ratios: dict[str, Fraction]) -> int:
+    """The fewest images a class needs for `split` (share above 0) to get one of them."""
+    bound = math.ceil(sum(ratios.values()) / ratios[split])
+    for count in range(1, min(bound, 100_000) + 1):
+        if split_counts(count, ratios)[split] > 0:
+            return count
+    return bound
+
+
+def check_splits_not_empty(plan: Plan, ratios: dict[str, Fraction]) -> None:
+    """Raises UsageError if validation or test has a share but no image: training would fail hours later."""
+    for split in (VALIDATION, TEST):
+        if ratios[split] == 0 or any(plan.counts[split].values()):
+            continue
+        need = smallest_class_for(split, ratios)
+        shares = "/".join(f"{float(ratios[name]):g}" for name in SPLITS)
+        sizes = ", ".join(f"{label} ({plan.counts[FULL][label]})" for label in plan.classes[:10])
+        more = f" and {len(plan.classes) - 10} more" if len(plan.classes) > 10 else ""
+        raise UsageError(
+            f"argument --{split}-ratio: the {split} split would be empty: with shares {shares} "
+            f"(train/validation/test) a class needs at least {need} images to put one in {split}, and "
+            f"every class has fewer: {sizes}{more}; add images to these classes, or set --{split}-ratio to 0"
+        )
 
 
 def run(arguments: Arguments) -> int:
@@ -649,23 +875,39 @@ def run(arguments: Arguments) -> int:
             "set the model's `num_classes` in the environment file, or fix the images' labels"
         )
     plan = plan_split(entries, arguments.ratios, arguments.tuning_fraction, arguments.seed)
-    created = [
-        folder
-        for folder in [arguments.output, *(arguments.output / name for name in OUTPUT_FOLDERS)]
-        if not folder.exists()
-    ]
+    check_splits_not_empty(plan, arguments.ratios)
+    output = arguments.output
+    if arguments.shard is None:
+        folders = [output / name for name in OUTPUT_FOLDERS]
+        cleaned = folders
+    else:
+        shard_folder = output / SHARDS / shard_name(*arguments.shard)
+        folders = [output / SHARDS, shard_folder, shard_folder / INDEX]
+        cleaned = [shard_folder / INDEX, shard_folder]
+    created = [folder for folder in [output, *folders] if not folder.exists()]
     try:
-        write_outputs(arguments, plan, dataset_version)
+        if arguments.shard is None:
+            write_outputs(arguments, plan, dataset_version)
+        else:
+            begin, end = write_shard(arguments, plan, dataset_version)
     except OSError as error:
-        _remove_outputs(arguments.output, created)
-        raise UsageError(f"argument --output: `{arguments.output}`: {error.strerror or error}") from None
+        remove_written(cleaned, created)
+        raise UsageError(f"argument --output: `{output}`: {error.strerror or error}") from None
     except BaseException:
-        _remove_outputs(arguments.output, created)
+        remove_written(cleaned, created)
         raise
 
     # Progress and results go to stderr (the processing job's log); the files are the data.
     totals = ", ".join(f"{name} {sum(plan.counts[name].values())}" for name in RECORD_OUTPUTS)
-    print(f"preprocess: {len(plan.classes)} classes; records: {totals}", file=sys.stderr)
+    if arguments.shard is None:
+        print(f"preprocess: {len(plan.classes)} classes; records: {totals}", file=sys.stderr)
+    else:
+        index, count = arguments.shard
+        print(
+            f"preprocess: shard {index} of {count}: converted images {begin}-{end - 1} of {len(plan.ordered)}; "
+            f"{len(plan.classes)} classes; records of all shards: {totals}; run merge_records.py on every shard",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 

@@ -499,7 +499,8 @@ def test_exif_orientation_is_applied(tmp_path: Path) -> None:
 
 def test_runs_on_data_quality_output(tmp_path: Path) -> None:
     raw = tmp_path / "raw"
-    make_dataset(raw, {"cat": 4, "dog": 3})
+    # 5 and 4 images: enough for a test image at 0.7/0.15/0.15 (an empty test split is an error).
+    make_dataset(raw, {"cat": 5, "dog": 4})
     (raw / "cat" / "broken.png").write_bytes(b"not an image")
     quality = tmp_path / "quality"
     assert data_quality.main(
@@ -511,7 +512,7 @@ def test_runs_on_data_quality_output(tmp_path: Path) -> None:
     output = tmp_path / "out"
     assert run_main(quality, raw, output) == 0
     split = split_json(output)
-    assert split["counts"]["full"] == {"cat": 4, "dog": 3}
+    assert split["counts"]["full"] == {"cat": 5, "dog": 4}
     assert split["dataset_version"] == (quality / "version.txt").read_text().strip()
 
 
