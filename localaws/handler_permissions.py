@@ -82,7 +82,10 @@ class HandlerData:
     def __init__(self, directory: Path = DATA):
         self.handlers: dict[str, dict[str, list[str]]] = {}
         self.rules: dict[str, TypeRules] = {}
-        self.scopes: dict[str, set[str]] = {}  # lowercase action -> lowercase IAM resource types
+        # lowercase action -> its IAM resource types (lowercase, in the data's order) -> required
+        self.scopes: dict[str, dict[str, bool]] = {}
+        # "service:resource-type" (lowercase) -> ARN formats
+        self.arn_formats: dict[str, list[str]] = {}
         self._read_handlers(directory / "cloudformation-handler-permissions.tsv")
         self._read_rules(directory / "cloudformation-handler-rules.tsv")
         self._read_actions(directory / "iam-actions.tsv")
@@ -132,10 +135,13 @@ class HandlerData:
 
     def _read_actions(self, path: Path) -> None:
         for row in self._rows(path):
-            if row[0].startswith("@") or len(row) < 2:
+            if len(row) < 2:
+                continue
+            if row[0].startswith("@"):
+                self.arn_formats[row[0][1:].lower()] = split_list(row[1])
                 continue
             self.scopes[row[0].lower()] = {
-                name.rstrip("!").lower() for name in split_list(row[1])
+                name.rstrip("!").lower(): name.endswith("!") for name in split_list(row[1])
             }
 
     # --- requirements ------------------------------------------------------------------------------

@@ -210,10 +210,19 @@ def log_tail(path: Path, lines: int = 20) -> str:
         return "(no log)"
 
 
-def launch(python: Path, state: State, port: int) -> tuple[int, str]:
+def enforce_iam_requested(flag: bool) -> bool:
+    """`start --enforce-iam`, or LOCAL_AWS_ENFORCE_IAM=1 in the environment."""
+    return flag or os.environ.get("LOCAL_AWS_ENFORCE_IAM", "").lower() in ("1", "true", "yes")
+
+
+def launch(python: Path, state: State, port: int, enforce_iam: bool = False) -> tuple[int, str]:
     """Starts one server process, detached from this one, and waits until it answers."""
     url = f"http://127.0.0.1:{port}"
     environment = dict(os.environ)
+    if enforce_iam:
+        # moto's access control checks every request after the first N; localaws/authorization.py
+        # decides them (root keys keep full access).
+        environment["INITIAL_NO_AUTH_ACTION_COUNT"] = "0"
     environment["PYTHONPATH"] = os.pathsep.join(
         part for part in (str(REPO_ROOT), environment.get("PYTHONPATH", "")) if part
     )
@@ -284,7 +293,7 @@ def running(state: State) -> tuple[int, str] | None:
     return None
 
 
-def start(state: State, port: int | None) -> str:
+def start(state: State, port: int | None, enforce_iam: bool = False) -> str:
     with state.locked():
         current = running(state)
         if current:
@@ -295,6 +304,8 @@ def start(state: State, port: int | None) -> str:
                     "run `scripts/local-aws stop` first to move it to another port",
                 )
             say(f"already running (pid {pid})")
+            if enforce_iam:
+                say("it keeps the IAM mode it was started with; `stop` first to change it")
             return url
         state.clear()
         python = ensure_venv()
@@ -302,8 +313,11 @@ def start(state: State, port: int | None) -> str:
         attempts = 1 if port is not None else 3
         for attempt in range(attempts):
             try:
-                pid, url = launch(python, state, port if port is not None else free_port())
-                say(f"started (pid {pid}); log: {state.log_file}")
+                pid, url = launch(
+                    python, state, port if port is not None else free_port(), enforce_iam
+                )
+                mode = " (direct API calls checked against IAM)" if enforce_iam else ""
+                say(f"started (pid {pid}){mode}; log: {state.log_file}")
                 return url
             except LauncherError:
                 if attempt == attempts - 1:
@@ -359,6 +373,12 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
         "start", help="install (first time) and start the server; print its URL last on stdout"
     )
     start_parser.add_argument("--port", type=int, help="listen on this port instead of a free one")
+    start_parser.add_argument(
+        "--enforce-iam",
+        action="store_true",
+        help="check every direct API call against the caller's IAM policies (root keys may do "
+        "all; also LOCAL_AWS_ENFORCE_IAM=1). Stack operations are always checked.",
+    )
     commands.add_parser(
         "install",
         help="create .venv and install the pinned requirements if they changed; no server",
@@ -374,7 +394,10 @@ def main(argv: list[str] | None = None) -> int:
     state = State.from_environment()
     try:
         if arguments.command == "start":
-            print(start(state, arguments.port), flush=True)
+            print(
+                start(state, arguments.port, enforce_iam_requested(arguments.enforce_iam)),
+                flush=True,
+            )
         elif arguments.command == "install":
             print(ensure_venv(), flush=True)
         elif arguments.command == "stop":

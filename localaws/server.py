@@ -43,10 +43,11 @@ def main(argv: list[str] | None = None) -> None:
     from moto.server import main as moto_main
 
     import localaws.handlers  # noqa: F401  (registers the handlers)
-    from localaws import bucket_policies, cfn_iam, engine, runtime_bodies
+    from localaws import authorization, bucket_policies, cfn_iam, engine, runtime_bodies
 
     engine.install()
     cfn_iam.install()
+    authorization.install()
     bucket_policies.install()
     runtime_bodies.install()
     moto_main(sys.argv[1:] if argv is None else argv)

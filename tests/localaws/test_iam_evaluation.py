@@ -219,4 +219,7 @@ def test_handler_rows_give_types_without_a_schema_their_lists(data):
 def test_the_project_data_reads():
     data = handler_permissions.HandlerData()
     assert "sagemaker:CreateEndpoint" in data.permissions("AWS::SageMaker::Endpoint", "create")
-    assert data.scopes["sagemaker:createendpoint"] == {"endpoint", "endpoint-config"}
+    assert data.scopes["sagemaker:createendpoint"] == {"endpoint": True, "endpoint-config": True}
+    assert data.arn_formats["sagemaker:endpoint-config"] == [
+        "arn:${Partition}:sagemaker:${Region}:${Account}:endpoint-config/${EndpointConfigName}"
+    ]

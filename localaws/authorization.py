@@ -1,0 +1,216 @@
+"""Direct API calls checked against the caller's IAM policies (`scripts/local-aws start
+--enforce-iam`, which starts the server with moto's `INITIAL_NO_AUTH_ACTION_COUNT=0`).
+
+moto's access control (moto/core/authorization.py, moto/iam/access_control.py) decides each request
+once that count is reached. Against AWS it is wrong for the calls the platform makes, so its decision
+is replaced here, keeping its gate (the count) and its signature check:
+
+- Root credentials. moto looks the access key up among IAM users' keys and assumed-role sessions;
+  the `testing` keys scripts/local-aws prints are neither, so moto refused every request made with
+  them (InvalidClientTokenId). Here keys that are neither a user's nor a session's are the
+  account's root, as plain credentials are everywhere else in the emulator, and root may do all.
+  An assumed-role session of a role that does not exist in the emulator (moto lets AssumeRole
+  succeed for any ARN) has no policies to evaluate and is treated as root too (logged).
+- The resource. moto checks most actions against `*` only, so a policy scoped to ARNs (as the
+  platform's roles are) allowed nothing. Here the resource ARN is derived from the request: moto's
+  own resource when it has one (S3 buckets and objects, IAM, STS), else the action's resource types
+  in data/iam-actions.tsv, filled from the request's parameters (a parameter holding an ARN of that
+  type, or one named like the ARN format's placeholder). When none can be derived the request is
+  checked against `*` (stricter than AWS) and logged.
+- The action. IAM prefixes differ from signing names (CloudWatch signs as `monitoring`); API
+  Gateway's IAM actions are the HTTP method on the path's ARN (`apigateway:GET` on
+  `arn:aws:apigateway:us-east-1::/restapis/...`), not moto's operation name.
+- The evaluation: iam.py (conditions, NotAction/NotResource, boundaries, session policies), where
+  moto treated an unmatched condition as a Deny and ignored conditions it did not know. The error
+  is AWS's AccessDenied (AccessDeniedException for JSON protocols) with its message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+from moto import settings
+from moto.core.authorization import ActionAuthenticatorMixin
+from moto.core.exceptions import JsonRESTError, _RESTError as RESTError
+from moto.utilities.utils import get_partition
+
+from . import handler_permissions, iam
+
+logger = logging.getLogger("localaws")
+
+# Signing name -> IAM action prefix, where they differ.
+IAM_PREFIX = {"monitoring": "cloudwatch", "email": "ses", "execute-api": "execute-api"}
+PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
+_installed = False
+
+
+def install() -> None:
+    global _installed
+    if _installed:
+        return
+    ActionAuthenticatorMixin._authenticate_and_authorize_action = _authenticate_and_authorize
+    _installed = True
+
+
+def _authenticate_and_authorize(self: Any, iam_request_cls: type, resource: str = "*") -> None:
+    if ActionAuthenticatorMixin.request_count < settings.INITIAL_NO_AUTH_ACTION_COUNT:
+        ActionAuthenticatorMixin.request_count += 1
+        return
+    if self.headers.get("X-Amz-Target") in ActionAuthenticatorMixin.PUBLIC_OPERATIONS:
+        return
+    authorization = self.headers.get("Authorization") or ""
+    match = re.search(r"Credential=([^/]+)/\d{8}/([^/]+)/([^/]+)/", authorization)
+    if not match:
+        raise access_denied(self, "Missing Authentication Token", "MissingAuthenticationTokenException")
+    access_key, region, signing_name = match.groups()
+    partition = get_partition(region)
+    identity = iam.caller(access_key, self.current_account, partition)
+    if identity.root:
+        return
+    # moto's request object finds the session's (or user's) secret and checks the signature.
+    iam_request = iam_request_cls(
+        account_id=self.current_account,
+        method=self.method,
+        path=self.raw_path + (f"?{self.uri.split('?', 1)[1]}" if "?" in self.uri else ""),
+        data=self.data,
+        body=self.raw_body,
+        headers=self.headers,
+        action=self._get_action(),
+    )
+    iam_request.check_signature()
+    action, derived = request_action(self, signing_name, region, partition)
+    if action == "sts:GetCallerIdentity":
+        return  # always allowed, even with an explicit Deny, as on AWS
+    if resource != "*":
+        resources = [resource]
+    elif derived:
+        resources = [derived]
+    else:
+        resources = resources_of(self, action, region, partition, identity.account)
+    denial = next(
+        (
+            found
+            for found in (
+                iam.authorize(identity, action, arn, {"aws:RequestedRegion": region})
+                for arn in resources
+            )
+            if found is not None
+        ),
+        None,
+    )
+    if denial is None:
+        return
+    logger.info("localaws: %s", denial.message())
+    if signing_name == "s3":
+        iam_request._raise_access_denied()
+    raise access_denied(self, denial.message())
+
+
+def access_denied(response: Any, message: str, code: str | None = None) -> Exception:
+    json_protocol = bool(response.headers.get("X-Amz-Target")) or "json" in (
+        response.headers.get("Content-Type") or ""
+    )
+    if json_protocol:
+        error = JsonRESTError(code or "AccessDeniedException", message)
+    else:
+        error = RESTError(code or "AccessDenied", message)
+    error.code = 400 if json_protocol else 403
+    return error
+
+
+def request_action(response: Any, signing_name: str, region: str, partition: str) -> tuple[str, str | None]:
+    """The IAM action of the request, and its resource when the action itself fixes it."""
+    prefix = IAM_PREFIX.get(signing_name, signing_name)
+    if prefix == "apigateway":
+        path = response.raw_path.split("?", 1)[0]
+        return f"apigateway:{response.method}", f"arn:{partition}:apigateway:{region}::{path}"
+    operation = response._get_action()
+    operation = operation[0] if isinstance(operation, list) else operation
+    return f"{prefix}:{operation}", None
+
+
+def request_parameters(response: Any) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, values in (getattr(response, "querystring", None) or {}).items():
+        if values:
+            found[key] = values[0] if isinstance(values, list) else values
+    body = getattr(response, "body", None)
+    if body:
+        try:
+            decoded = json.loads(body)
+        except (TypeError, ValueError):
+            decoded = None
+        if isinstance(decoded, dict):
+            found.update(decoded)
+    found.update(getattr(response, "uri_match", None) or {})
+    return found
+
+
+def resources_of(response: Any, action: str, region: str, partition: str, account: str) -> list[str]:
+    """The ARNs the request acts on (each must be allowed, as AWS checks every resource of a
+    request), from data/iam-actions.tsv and the request's parameters."""
+    data = handler_permissions.data()
+    service = action.split(":")[0]
+    types = data.scopes.get(action.lower())
+    if not types:
+        return ["*"]  # the action takes only "*"
+    parameters = request_parameters(response)
+    found = []
+    for resource_type in types:
+        for template in data.arn_formats.get(f"{service}:{resource_type}", []):
+            arn = fill(template, parameters, partition, region, account)
+            if arn:
+                found.append(arn.lower() if service == "sagemaker" else arn)
+                break
+    if not found and any(types.values()):
+        logger.warning(
+            "localaws: no resource derived for %s from %s; checked on *", action, sorted(parameters)
+        )
+    if not found:
+        return ["*"]
+    return found
+
+
+def fill(template: str, parameters: dict[str, Any], partition: str, region: str, account: str) -> str | None:
+    """The template with its placeholders taken from the request, or None."""
+    # A parameter that already holds an ARN of this shape.
+    pattern = "^" + PLACEHOLDER.sub(
+        lambda m: {"Partition": re.escape(partition), "Region": "[^:]*", "Account": "[^:]*"}.get(
+            m.group(1), ".+"
+        ),
+        re.escape(template).replace(r"\$\{", "${").replace(r"\}", "}"),
+    ) + "$"
+    for value in parameters.values():
+        if isinstance(value, str) and value.startswith("arn:") and re.match(pattern, value):
+            return value
+    lowered = {key.lower(): value for key, value in parameters.items()}
+    filled = []
+
+    def value_of(match: re.Match[str]) -> str:
+        name = match.group(1)
+        fixed = {"Partition": partition, "Region": region, "Account": account}
+        if name in fixed:
+            return fixed[name]
+        for candidate in candidates(name):
+            value = lowered.get(candidate.lower())
+            if isinstance(value, str) and value:
+                filled.append(name)
+                return value.lstrip("/") if name.endswith("WithoutLeadingSlash") else value
+        # Not in the request (a stack's id, say): any value, as the offline analysis reads it;
+        # only a policy allowing every value there covers it.
+        return "*"
+
+    arn = PLACEHOLDER.sub(value_of, template)
+    return arn if filled else None
+
+
+def candidates(placeholder: str) -> list[str]:
+    """Request parameter names that may hold a placeholder's value: the name itself, without a
+    qualifier, then its shorter endings (`ParameterNameWithoutLeadingSlash` -> `ParameterName`,
+    `Name`), as APIs often call the resource's name just `Name`."""
+    bare = re.sub(r"(WithoutLeadingSlash|WithPath)$", "", placeholder)
+    words = re.findall(r"[A-Z][a-z0-9]*|[a-z0-9]+", bare)
+    return [placeholder, bare] + ["".join(words[index:]) for index in range(1, len(words))]
