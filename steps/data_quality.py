@@ -367,9 +367,13 @@ def check_output_folder(output: Path, names: Iterable[str]) -> None:
             raise UsageError(f"argument --output: `{target}` exists and is not a file")
 
 
-def parse_arguments(argv: Sequence[str], resource_config: Path = RESOURCE_CONFIG) -> Arguments:
-    """Parses and checks `argv`; raises UsageError naming the bad argument or path."""
+def parse_arguments(argv: Sequence[str], resource_config: Path | None = None) -> Arguments:
+    """Parses and checks `argv`; raises UsageError naming the bad argument or path.
+
+    `resource_config`: SageMaker's description of the job's instances (default RESOURCE_CONFIG).
+    """
     raw = build_parser().parse_args(list(argv))
+    resource_config = RESOURCE_CONFIG if resource_config is None else resource_config
 
     formats = [part.strip().lower() for part in raw.allowed_formats.split(",") if part.strip()]
     if not formats:

@@ -336,9 +336,13 @@ def check_empty_folders(folders: Sequence[Path]) -> None:
             raise UsageError(f"argument --output: `{folder}` exists and is not an empty folder")
 
 
-def parse_arguments(argv: Sequence[str], resource_config: Path = RESOURCE_CONFIG) -> Arguments:
-    """Parses and checks `argv`; raises UsageError naming the bad argument or path."""
+def parse_arguments(argv: Sequence[str], resource_config: Path | None = None) -> Arguments:
+    """Parses and checks `argv`; raises UsageError naming the bad argument or path.
+
+    `resource_config`: SageMaker's description of the job's instances (default RESOURCE_CONFIG).
+    """
     raw = build_parser().parse_args(list(argv))
+    resource_config = RESOURCE_CONFIG if resource_config is None else resource_config
     try:
         shard = choose_shard(raw.shard_index, raw.shard_count, resource_config)
     except ValueError as error:
