@@ -53,8 +53,6 @@ pub struct ApplyOptions {
     pub change_set_name: String,
     /// Bucket for template bodies over the inline limit.
     pub template_bucket: String,
-    /// The CloudFormation service role, when one is used.
-    pub role_arn: Option<String>,
 }
 
 /// What happened to one stack.
@@ -389,7 +387,7 @@ async fn apply_stack<C: CloudFormation>(
         parameters,
         tags: stack.tags.clone(),
         capabilities: stack.capabilities.clone(),
-        role_arn: options.role_arn.clone(),
+        role_arn: stack.deploy_role.clone(),
         description: format!("mlops-infra apply of {} ({})", plan.environment, stack.id),
     };
     let change_set = match retry(polling, || client.create_change_set(&request)).await {

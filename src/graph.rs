@@ -1,9 +1,11 @@
-//! The stack dependency graph: a stack depends on every stack whose outputs it consumes.
+//! The stack dependency graph: a stack depends on every stack whose outputs it consumes, and
+//! on the stack creating the service role it is deployed through.
 //! It yields launch batches (stacks in a batch are independent) or names a cycle.
 
 use std::collections::BTreeSet;
 
 use crate::render::RenderedStack;
+use crate::stacks::DEPLOY_ROLE_STACK;
 
 /// Stacks in launch order, grouped into batches of stacks that do not depend on each other.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,10 +33,16 @@ impl Graph {
         let dependencies = stacks
             .iter()
             .map(|stack| {
+                // A stack deployed through the service role waits for the stack creating it.
+                let role_stack = stack
+                    .deploy_role
+                    .as_ref()
+                    .and_then(|_| ids.iter().position(|id| id == DEPLOY_ROLE_STACK));
                 stack
                     .inputs
                     .iter()
                     .filter_map(|input| ids.iter().position(|id| *id == input.stack))
+                    .chain(role_stack)
                     .collect()
             })
             .collect();

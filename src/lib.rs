@@ -8,6 +8,7 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod graph;
+pub mod iam;
 pub mod pipeline;
 pub mod plan;
 pub mod plan_view;

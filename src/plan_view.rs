@@ -156,6 +156,7 @@ fn write_stack(out: &mut String, stack: &StackPlan, colors: &Colors) {
     if stack.action == StackAction::NoChange || stack.action == StackAction::Blocked {
         return;
     }
+    let _ = writeln!(out, "    deployed by {}", deployer(stack));
     for upload in &stack.uploads {
         let _ = writeln!(out, "    uploads {upload}");
     }
@@ -300,6 +301,15 @@ fn write_resource(out: &mut String, stack: &StackPlan, resource: &ResourcePlan, 
                 );
             }
         }
+    }
+}
+
+/// Who CloudFormation acts as for the stack: the service role, or the caller for the stacks
+/// that create that role.
+fn deployer(stack: &StackPlan) -> String {
+    match &stack.deploy_role {
+        Some(role) => format!("role {}", role.rsplit('/').next().unwrap_or(role)),
+        None => "the caller (bootstrap: these stacks create the CloudFormation role)".into(),
     }
 }
 

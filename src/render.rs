@@ -13,7 +13,7 @@ use tera::{Context, Kwargs, State, Tera, TeraResult, Value};
 
 use crate::config::{Environment, Model};
 use crate::error::Error;
-use crate::stacks::{StackSpec, stacks};
+use crate::stacks::{DEPLOY_ROLE, DEPLOY_ROLE_STACK, StackSpec, stacks};
 use crate::step_code::StepCode;
 use crate::template::{Node, Template};
 
@@ -44,6 +44,9 @@ pub struct RenderedStack {
     /// Files apply uploads before the stack: the pipeline step code, and pipeline definitions
     /// too large to inline.
     pub assets: Vec<Asset>,
+    /// The CloudFormation service role the stack is deployed through; `None` for the bootstrap
+    /// stacks that create the role, which the caller deploys.
+    pub deploy_role: Option<String>,
 }
 
 /// A file the stack reads from S3, uploaded by apply before the stack's change set.
@@ -114,6 +117,7 @@ pub fn render(
         }
     }
     if errors.is_empty() {
+        assign_deploy_roles(environment, &mut rendered);
         Ok(rendered)
     } else {
         Err(errors)
@@ -281,7 +285,43 @@ fn render_stack(
         template,
         inputs,
         assets,
+        deploy_role: None,
     })
+}
+
+/// Sets each stack's deploying identity: the stack creating the service role and every stack
+/// it consumes (transitively) are the bootstrap, deployed by the caller; the rest go through
+/// the role.
+fn assign_deploy_roles(environment: &Environment, rendered: &mut [RenderedStack]) {
+    let Some(start) = rendered
+        .iter()
+        .position(|stack| stack.spec.id == DEPLOY_ROLE_STACK)
+    else {
+        return;
+    };
+    let mut bootstrap = vec![start];
+    let mut next = 0;
+    while next < bootstrap.len() {
+        let consumed: Vec<usize> = rendered[bootstrap[next]]
+            .inputs
+            .iter()
+            .filter_map(|input| {
+                rendered
+                    .iter()
+                    .position(|stack| stack.spec.id == input.stack)
+            })
+            .collect();
+        for index in consumed {
+            if !bootstrap.contains(&index) {
+                bootstrap.push(index);
+            }
+        }
+        next += 1;
+    }
+    let role = crate::pipeline::config::role_arn(environment, DEPLOY_ROLE);
+    for (index, stack) in rendered.iter_mut().enumerate() {
+        stack.deploy_role = (!bootstrap.contains(&index)).then(|| role.clone());
+    }
 }
 
 /// Parses rendered text; errors quote the rendered line, since it has no line in the template.

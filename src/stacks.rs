@@ -14,6 +14,12 @@ const SHARED: &[(&str, &str)] = &[
     ("ci", "ci.yaml.tera"),
 ];
 
+/// The stack that creates the CloudFormation service role, and that role's name suffix.
+/// Every stack outside the role's own bootstrap (this stack and the stacks it consumes) is
+/// deployed through the role, so CI needs only to manage stacks and pass that role.
+pub const DEPLOY_ROLE_STACK: &str = "iam";
+pub const DEPLOY_ROLE: &str = "cloudformation";
+
 /// Whether the environment has a shared stack; most always do.
 fn has_stack(environment: &Environment, id: &str) -> bool {
     match id {

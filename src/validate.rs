@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 
+use crate::config::Environment;
 use crate::error::did_you_mean;
 use crate::graph::Graph;
 use crate::render::RenderedStack;
@@ -51,8 +52,8 @@ pub struct Diagnostic {
     pub hint: Option<String>,
 }
 
-/// Runs every check over the stacks of one environment.
-pub fn validate(stacks: &[RenderedStack]) -> Vec<Diagnostic> {
+/// Runs every check over the stacks of one environment, the permission analysis included.
+pub fn validate(environment: &Environment, stacks: &[RenderedStack]) -> Vec<Diagnostic> {
     let mut diagnostics = Vec::new();
     for stack in stacks {
         let mut report = Reporter {
@@ -85,6 +86,7 @@ pub fn validate(stacks: &[RenderedStack]) -> Vec<Diagnostic> {
             hint: Some("a stack cannot consume outputs of a stack that consumes its own; move the shared resource to one of them".into()),
         });
     }
+    diagnostics.extend(crate::iam::diagnostics(environment, stacks));
     diagnostics
 }
 

@@ -152,6 +152,48 @@ async fn a_plan_leaves_no_change_set_behind() {
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn stacks_after_the_bootstrap_deploy_through_the_cloudformation_role() {
+    let fake = FakeCloudFormation::new();
+    let applied = apply(&fake, &repo(), "staging", |_| {}).await;
+    assert_eq!(applied.status, ExitStatus::Success, "{}", applied.stderr);
+    let role = "arn:aws:iam::222222222222:role/mlops-images/mlops-images-staging-cloudformation";
+    for bootstrap in ["storage", "iam"] {
+        let stack = fake
+            .stack(&format!("mlops-images-staging-{bootstrap}"))
+            .expect("deployed");
+        assert_eq!(
+            stack.role_arn, None,
+            "{bootstrap} is deployed by the caller"
+        );
+    }
+    for through_role in [
+        "registry",
+        "monitoring",
+        "api",
+        "ci",
+        "pipeline-plants",
+        "endpoint-trees",
+    ] {
+        let stack = fake
+            .stack(&format!("mlops-images-staging-{through_role}"))
+            .expect("deployed");
+        assert_eq!(stack.role_arn.as_deref(), Some(role), "{through_role}");
+    }
+    assert!(
+        applied
+            .stderr
+            .contains("deployed by role mlops-images-staging-cloudformation"),
+        "{}",
+        applied.stderr
+    );
+    assert!(
+        applied.stderr.contains("deployed by the caller (bootstrap"),
+        "{}",
+        applied.stderr
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn a_failure_stops_its_dependents_and_a_rerun_recreates_the_failed_stack() {
     let fake = FakeCloudFormation::new();
     fake.fail_next_execute(
@@ -166,8 +208,14 @@ async fn a_failure_stops_its_dependents_and_a_rerun_recreates_the_failed_stack()
     assert!(
         summary_line(&failed, "mlops-images-staging-storage").contains("done (CREATE_COMPLETE)")
     );
-    assert!(summary_line(&failed, "mlops-images-staging-registry").contains("done"));
-    for dependent in ["api", "ci", "pipeline-plants", "endpoint-grasses"] {
+    // Every stack after the bootstrap is deployed through the role iam creates.
+    for dependent in [
+        "registry",
+        "api",
+        "ci",
+        "pipeline-plants",
+        "endpoint-grasses",
+    ] {
         let line = summary_line(&failed, &format!("mlops-images-staging-{dependent}"));
         assert!(
             line.contains("skipped: iam did not apply"),

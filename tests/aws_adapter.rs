@@ -186,6 +186,7 @@ async fn a_stack_is_read_with_its_original_template() {
                     )
                     .tags(Tag::builder().key("project").value("mlops").build())
                     .enable_termination_protection(true)
+                    .role_arn("arn:aws:iam::123456789012:role/mlops-dev-cloudformation")
                     .creation_time(DateTime::from_secs(1_700_000_000))
                     .last_updated_time(DateTime::from_secs(1_700_000_600))
                     .build(),
@@ -222,6 +223,7 @@ async fn a_stack_is_read_with_its_original_template() {
             outputs: strings(&[("TopicArn", "arn:aws:sns:us-east-1:123456789012:app-Topic-1")]),
             termination_protection: true,
             last_updated: Some("2023-11-14T22:23:20Z".into()),
+            role_arn: Some("arn:aws:iam::123456789012:role/mlops-dev-cloudformation".into()),
             template_body: BODY.into(),
         }
     );

@@ -76,6 +76,7 @@ fn deployed(stacks: &[RenderedStack]) -> Deployed {
                 outputs: all_outputs[&stack.spec.id].clone(),
                 termination_protection: false,
                 last_updated: Some("2026-11-01T00:00:00Z".into()),
+                role_arn: stack.deploy_role.clone(),
                 template_body: stack.body.clone(),
             },
         );
@@ -114,8 +115,8 @@ fn changed_plan() -> Plan {
     edit(
         before.path(),
         "templates/iam.yaml.tera",
-        "Action: [s3:GetObject, s3:GetObjectVersion, s3:PutObject, s3:AbortMultipartUpload]",
-        "Action: [s3:GetObject, s3:GetObjectVersion, s3:PutObject]",
+        "Action: [kms:Decrypt, kms:Encrypt, kms:GenerateDataKey, kms:DescribeKey]",
+        "Action: [kms:Decrypt, kms:GenerateDataKey, kms:DescribeKey]",
     );
     let (_, old) = rendered(before.path(), "staging");
     let (environment, new) = rendered(&repo(), "staging");
@@ -148,7 +149,13 @@ fn nothing_deployed_plans_creates_in_launch_order() {
             .all(|stack| stack.action == StackAction::Create)
     );
     let order: Vec<&str> = plan.stacks.iter().map(|stack| stack.id.as_str()).collect();
-    assert_eq!(&order[..4], ["storage", "registry", "monitoring", "iam"]);
+    assert_eq!(&order[..3], ["storage", "iam", "registry"]);
+    let registry = plan.stack("registry").expect("registry");
+    assert_eq!(
+        registry.deploy_role.as_deref(),
+        Some("arn:aws:iam::222222222222:role/mlops-images/mlops-images-staging-cloudformation")
+    );
+    assert_eq!(plan.stack("storage").expect("storage").deploy_role, None);
     let iam = plan.stack("iam").expect("iam");
     assert!(
         iam.parameters
@@ -329,7 +336,7 @@ fn broadened_iam_permissions_are_called_out() {
         .find(|r| r.logical_id == "SageMakerExecutionRole")
         .expect("role change");
     let broadening = role.broadening.as_ref().expect("broadening");
-    assert_eq!(broadening.actions, vec!["s3:AbortMultipartUpload"]);
+    assert_eq!(broadening.actions, vec!["kms:Encrypt"]);
 }
 
 #[test]

@@ -116,6 +116,8 @@ struct Stack {
     termination_protection: bool,
     policy: Option<String>,
     last_updated: Option<String>,
+    /// The service role CloudFormation acts as; kept until an operation names another.
+    role_arn: Option<String>,
     resources: IndexMap<String, DeployedResource>,
     /// Oldest first.
     events: Vec<StackEvent>,
@@ -143,6 +145,7 @@ struct StoredChangeSet {
     parameters: BTreeMap<String, String>,
     no_echo: BTreeSet<String>,
     tags: BTreeMap<String, String>,
+    role_arn: Option<String>,
     status: ChangeSetStatus,
     execution: Execution,
     changes: Vec<ResourceChange>,
@@ -605,6 +608,7 @@ impl State {
                 termination_protection: false,
                 policy: None,
                 last_updated: None,
+                role_arn: None,
                 resources: IndexMap::new(),
                 events: Vec::new(),
                 version: 0,
@@ -633,6 +637,7 @@ impl State {
             parameters,
             no_echo,
             tags: request.tags.clone(),
+            role_arn: request.role_arn.clone(),
             status,
             execution,
             changes,
@@ -712,6 +717,9 @@ impl State {
         let stack = stacks
             .get_mut(&change_set.stack_name)
             .ok_or(AwsError::NotFound)?;
+        if change_set.role_arn.is_some() {
+            stack.role_arn = change_set.role_arn.clone();
+        }
         let succeeded = execute(stack, &change_set, &exports, failure, clock)?;
         stack.version += 1;
         let stack_id = stack.id.clone();
@@ -835,6 +843,7 @@ impl Stack {
             outputs: self.outputs.clone(),
             termination_protection: self.termination_protection,
             last_updated: self.last_updated.clone(),
+            role_arn: self.role_arn.clone(),
             template_body: self.template_body.clone(),
         }
     }

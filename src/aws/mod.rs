@@ -27,6 +27,8 @@ pub struct DeployedStack {
     /// Last creation or update time (RFC 3339): with the id and status, what makes a saved
     /// plan stale.
     pub last_updated: Option<String>,
+    /// The service role CloudFormation acts as for this stack (`None`: the caller's identity).
+    pub role_arn: Option<String>,
     pub template_body: String,
 }
 

@@ -429,6 +429,7 @@ fn deployed_stack(stack: &cfn::Stack) -> DeployedStack {
             .last_updated_time()
             .or(stack.creation_time())
             .and_then(rfc3339),
+        role_arn: stack.role_arn().map(str::to_string),
         template_body: String::new(),
     }
 }

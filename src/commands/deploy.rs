@@ -58,7 +58,7 @@ fn prepare(
     let environment = load_environment(project_dir, name, output)?;
     let rendered =
         render::render(project_dir, &environment).map_err(|errors| output.fail(&errors))?;
-    let diagnostics = validate::validate(&rendered);
+    let diagnostics = validate::validate(&environment, &rendered);
     let errors: Vec<_> = diagnostics
         .iter()
         .filter(|d| d.severity == Severity::Error)
@@ -383,7 +383,6 @@ pub async fn apply<C: CloudFormation, P: Platform>(
         polling: context.polling,
         change_set_name: context.change_set_name.clone(),
         template_bucket: environment.storage.artifacts_bucket_name.clone(),
-        role_arn: None,
     };
     let refusals = apply::refusals(&plan, &options);
     if !refusals.is_empty() {

@@ -131,7 +131,7 @@ pub fn validate(project_dir: &Path, args: &ValidateArgs, output: &mut Output) ->
         Ok(loaded) => loaded,
         Err(errors) => return output.fail(&errors),
     };
-    let diagnostics = validate::validate(&stacks);
+    let diagnostics = validate::validate(&environment, &stacks);
     let errors = diagnostics
         .iter()
         .filter(|d| d.severity == Severity::Error)

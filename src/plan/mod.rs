@@ -77,6 +77,9 @@ pub struct StackPlan {
     /// Template sections other than Resources that change (Outputs, Conditions, …).
     pub other_changes: Vec<String>,
     pub capabilities: Vec<String>,
+    /// The CloudFormation service role the change set runs as; `None`: the caller (bootstrap).
+    #[serde(default)]
+    pub deploy_role: Option<String>,
     /// Files uploaded before the stack's change set (step code, large pipeline
     /// definitions); apply skips those already in S3.
     #[serde(default)]
@@ -248,6 +251,7 @@ fn plan_stack(
         resources: Vec::new(),
         other_changes: Vec::new(),
         capabilities: capabilities(&stack.template),
+        deploy_role: stack.deploy_role.clone(),
         assets: stack.assets.clone(),
         uploads: stack
             .assets

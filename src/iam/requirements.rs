@@ -1,0 +1,304 @@
+//! What each role must be allowed to do, derived from the rendered templates:
+//! - the CloudFormation service role: every handler permission of every resource it deploys
+//!   (create, read, update, delete), on the resource's ARN where the action can be scoped to
+//!   it, less what the reviewed rules excuse;
+//! - EventBridge and API Gateway roles: what their targets and integrations call;
+//! - the pipeline and execution roles: see `pipeline.rs`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::iam::data::{HANDLERS, Needed, facts};
+use crate::iam::policy::glob;
+use crate::iam::resolve::{Resolver, property};
+use crate::render::RenderedStack;
+use crate::template::{Node, Resource};
+
+/// One permission a role needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requirement {
+    pub role_arn: String,
+    pub action: String,
+    pub resource: String,
+    pub context: BTreeMap<String, String>,
+    pub needed_by: String,
+}
+
+/// Every requirement of every role, deduplicated (the first need of a permission is named).
+pub fn requirements(resolver: &Resolver) -> Vec<Requirement> {
+    let mut all = Vec::new();
+    for stack in resolver.stacks {
+        if let Some(role) = &stack.deploy_role {
+            cloudformation_role(resolver, stack, role, &mut all);
+        }
+        service_roles(resolver, stack, &mut all);
+    }
+    all.extend(crate::iam::pipeline::requirements(resolver));
+    let mut seen = BTreeSet::new();
+    all.retain(|requirement| {
+        seen.insert((
+            requirement.role_arn.clone(),
+            requirement.action.to_lowercase(),
+            requirement.resource.clone(),
+            requirement.context.clone(),
+        ))
+    });
+    all
+}
+
+/// The service a role is passed to by resources of a type (`iam:PassedToService`).
+fn passed_to(type_name: &str) -> Option<&'static str> {
+    let namespace = type_name.split("::").nth(1)?;
+    Some(match namespace {
+        "SageMaker" => "sagemaker.amazonaws.com",
+        "Events" => "events.amazonaws.com",
+        "ApiGateway" => "apigateway.amazonaws.com",
+        "CodeBuild" => "codebuild.amazonaws.com",
+        "ApplicationAutoScaling" => "application-autoscaling.amazonaws.com",
+        "Lambda" => "lambda.amazonaws.com",
+        "S3" => "s3.amazonaws.com",
+        "SNS" => "sns.amazonaws.com",
+        _ => return None,
+    })
+}
+
+/// The requirements of deploying one stack through the service role.
+fn cloudformation_role(
+    resolver: &Resolver,
+    stack: &RenderedStack,
+    role: &str,
+    out: &mut Vec<Requirement>,
+) {
+    let facts = facts();
+    for (logical_id, resource) in &stack.template.resources {
+        let type_name = resource.resource_type.as_str();
+        if !facts.knows_type(type_name) {
+            // validate reports unknown types already; custom resources call no handler.
+            continue;
+        }
+        let own = facts.own_arn(type_name).map(|rule| {
+            (
+                rule.resource_type.to_lowercase(),
+                resolver.expand(
+                    stack,
+                    logical_id,
+                    resource,
+                    rule.template,
+                    rule.resource_type,
+                ),
+            )
+        });
+        for handler in HANDLERS {
+            for permission in facts.handler(type_name, handler) {
+                if excused(resolver, stack, resource, permission) {
+                    continue;
+                }
+                let needed_by = format!("{}: {logical_id} ({type_name}, {handler})", stack.spec.id);
+                for resource_arn in arns(resolver, stack, logical_id, resource, permission, &own) {
+                    let mut context = BTreeMap::new();
+                    if permission.eq_ignore_ascii_case("iam:PassRole")
+                        && let Some(service) = passed_to(type_name)
+                    {
+                        context.insert("iam:PassedToService".to_string(), service.to_string());
+                    }
+                    if permission.eq_ignore_ascii_case("iam:CreateServiceLinkedRole")
+                        && let Some(service) = service_linked_service(&resource_arn)
+                    {
+                        context.insert("iam:AWSServiceName".to_string(), service);
+                    }
+                    out.push(Requirement {
+                        role_arn: role.to_string(),
+                        action: permission.to_string(),
+                        resource: resource_arn,
+                        context,
+                        needed_by: needed_by.clone(),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// `…:role/aws-service-role/<service>/…` → `<service>`.
+fn service_linked_service(arn: &str) -> Option<String> {
+    let rest = arn.split("aws-service-role/").nth(1)?;
+    Some(rest.split('/').next()?.to_string())
+}
+
+/// Whether the reviewed rules excuse a permission for this resource: some row covers it and
+/// none of its rows' conditions holds.
+fn excused(
+    resolver: &Resolver,
+    stack: &RenderedStack,
+    resource: &Resource,
+    permission: &str,
+) -> bool {
+    let rows: Vec<_> = facts()
+        .excuses(&resource.resource_type)
+        .iter()
+        .filter(|excuse| {
+            glob(
+                &excuse.permission.to_lowercase(),
+                &permission.to_lowercase(),
+            )
+        })
+        .collect();
+    !rows.is_empty()
+        && rows.iter().all(|excuse| match &excuse.needed {
+            Needed::Never => true,
+            Needed::WhenSet(path) => property(&resource.properties, path).is_empty(),
+            Needed::WhenEquals(path, wanted) => property(&resource.properties, path)
+                .iter()
+                .all(|node| !resolver.string(stack, node).eq_ignore_ascii_case(wanted)),
+        })
+}
+
+/// The ARNs a permission is checked on: the rules' targets, else the resource's own ARN
+/// when the action can be scoped to its type, else `*`.
+fn arns(
+    resolver: &Resolver,
+    stack: &RenderedStack,
+    logical_id: &str,
+    resource: &Resource,
+    permission: &str,
+    own: &Option<(String, Vec<String>)>,
+) -> Vec<String> {
+    let facts = facts();
+    let targets = facts.targets(&resource.resource_type, permission);
+    if !targets.is_empty() {
+        let mut arns: Vec<String> = targets
+            .iter()
+            .flat_map(|rule| {
+                resolver.expand(
+                    stack,
+                    logical_id,
+                    resource,
+                    rule.template,
+                    rule.resource_type,
+                )
+            })
+            .collect();
+        // A target names another resource; when the action is also scoped to the resource
+        // being deployed (CreateEndpoint: the endpoint and its config), both are checked.
+        if let (Some((own_type, own_arns)), Some(scoped)) = (own, facts.action(permission))
+            && scoped.iter().any(|s| &s.resource_type == own_type)
+            && !targets
+                .iter()
+                .any(|rule| rule.resource_type.eq_ignore_ascii_case(own_type))
+        {
+            arns.extend(own_arns.iter().cloned());
+        }
+        return arns;
+    }
+    match (own, facts.action(permission)) {
+        (Some((own_type, own_arns)), Some(scoped))
+            if scoped.iter().any(|s| &s.resource_type == own_type) =>
+        {
+            own_arns.clone()
+        }
+        _ => vec!["*".to_string()],
+    }
+}
+
+/// EventBridge targets and API Gateway integrations act as the roles they name.
+fn service_roles(resolver: &Resolver, stack: &RenderedStack, out: &mut Vec<Requirement>) {
+    for (logical_id, resource) in &stack.template.resources {
+        match resource.resource_type.as_str() {
+            "AWS::Events::Rule" => {
+                let Some(Node::List(targets)) = resource.properties.get("Targets") else {
+                    continue;
+                };
+                for target in targets {
+                    let (Some(arn), Some(role)) = (target.get("Arn"), target.get("RoleArn")) else {
+                        continue;
+                    };
+                    let arn = resolver.string(stack, arn);
+                    let Some(action) = target_action(&arn) else {
+                        continue;
+                    };
+                    out.push(Requirement {
+                        role_arn: resolver.string(stack, role),
+                        action: action.to_string(),
+                        resource: arn,
+                        context: BTreeMap::new(),
+                        needed_by: format!("{}: {logical_id} (rule target)", stack.spec.id),
+                    });
+                }
+            }
+            "AWS::ApiGateway::Method" => {
+                let Some(integration) = resource.properties.get("Integration") else {
+                    continue;
+                };
+                let (Some(uri), Some(credentials)) =
+                    (integration.get("Uri"), integration.get("Credentials"))
+                else {
+                    continue;
+                };
+                let uri = resolver.string(stack, uri);
+                let Some((service, action)) = service_action(&uri) else {
+                    continue;
+                };
+                let resource_arn = match (service, action) {
+                    ("sagemaker", "StartPipelineExecution") => pipeline_in_template(integration)
+                        .map(|name| {
+                            format!(
+                                "arn:{}:sagemaker:{}:{}:pipeline/{}",
+                                resolver.partition(),
+                                resolver.environment.region,
+                                resolver.environment.account_id,
+                                name.to_lowercase()
+                            )
+                        }),
+                    _ => None,
+                }
+                .unwrap_or_else(|| "*".to_string());
+                out.push(Requirement {
+                    role_arn: resolver.string(stack, credentials),
+                    action: format!("{service}:{action}"),
+                    resource: resource_arn,
+                    context: BTreeMap::new(),
+                    needed_by: format!("{}: {logical_id} (integration)", stack.spec.id),
+                });
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The action EventBridge calls on a target, from the target's ARN.
+fn target_action(arn: &str) -> Option<&'static str> {
+    let service = arn.split(':').nth(2)?;
+    let resource = arn.split(':').nth(5).unwrap_or_default();
+    Some(match service {
+        "sagemaker" if resource.starts_with("pipeline/") => "sagemaker:StartPipelineExecution",
+        "codebuild" => "codebuild:StartBuild",
+        "lambda" => "lambda:InvokeFunction",
+        "sns" => "sns:Publish",
+        "sqs" => "sqs:SendMessage",
+        _ => return None,
+    })
+}
+
+/// `arn:aws:apigateway:region:api.sagemaker:action/StartPipelineExecution` → (sagemaker, …).
+fn service_action(uri: &str) -> Option<(&str, &str)> {
+    let mut parts = uri.splitn(6, ':');
+    let host = parts.nth(4)?;
+    let path = parts.next()?;
+    let service = host.strip_prefix("api.").unwrap_or(host);
+    let action = path.strip_prefix("action/")?;
+    Some((service, action))
+}
+
+/// The `"PipelineName": "…"` a request template sends.
+fn pipeline_in_template(integration: &Node) -> Option<String> {
+    let Some(Node::Map(templates)) = integration.get("RequestTemplates") else {
+        return None;
+    };
+    templates.values().find_map(|template| {
+        let text = template.as_str()?;
+        let start = text.find("\"PipelineName\"")?;
+        let rest = &text[start + "\"PipelineName\"".len()..];
+        let rest = rest.trim_start().strip_prefix(':')?.trim_start();
+        let rest = rest.strip_prefix('"')?;
+        Some(rest[..rest.find('"')?].to_string())
+    })
+}
