@@ -101,7 +101,6 @@ import json
 import os
 import stat
 import sys
-import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -109,7 +108,7 @@ from typing import Any
 
 from PIL import Image
 
-from parallel import RESOURCE_CONFIG, available_cpus, choose_shard, map_in_order, shard_name
+from parallel import RESOURCE_CONFIG, available_cpus, choose_shard, map_in_order, pixel_limit, shard_name
 
 # What SageMaker's image-classification algorithm reads; matches the config's
 # `pipeline.allowed_formats` validation (src/config/platform.rs).
@@ -671,11 +670,7 @@ def inspect(task: tuple[str, tuple[str, ...], int]) -> Inspection:
     except OSError as error:
         return ("dropped", DOES_NOT_DECODE, f"cannot be read: {error.strerror}")
     digest = hashlib.sha256(data).hexdigest()
-    # Pillow refuses more than twice its limit at open and warns above it; the limit here is
-    # --max-pixels, checked below from the header, so its warnings are noise.
-    Image.MAX_IMAGE_PIXELS = max_pixels
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with pixel_limit(max_pixels):
         try:
             with Image.open(io.BytesIO(data)) as image:
                 found_format = image_format(image)

@@ -1,18 +1,23 @@
 """Spreading a step's work over the cores of an instance and over the instances of a job.
 
 Shared by data_quality.py and preprocess.py: a process pool whose results come back in the
-order of the tasks (so outputs never depend on the number of workers), and the shard this
-instance runs, from the command line or from SageMaker Processing's resource config.
+order of the tasks (so outputs never depend on the number of workers), the pixel limit each
+image is opened under, and the shard this instance runs, from the command line or from
+SageMaker Processing's resource config.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Callable
+
+from PIL import Image
 
 # SageMaker Processing's description of the job's instances.
 RESOURCE_CONFIG = Path("/opt/ml/config/resourceconfig.json")
@@ -46,6 +51,24 @@ def map_in_order(function: Callable[[Any], Any], tasks: Sequence[Any], workers: 
     chunk = max(1, min(16, len(tasks) // (processes * 8)))
     with _context().Pool(processes) as pool:
         yield from pool.imap(function, tasks, chunk)
+
+
+@contextlib.contextmanager
+def pixel_limit(max_pixels: int) -> Iterator[None]:
+    """Pillow's decompression-bomb limit set to `max_pixels`, its warnings silenced, for one image.
+
+    Pillow refuses more than twice its limit when opening and warns above it; the steps check
+    the limit themselves from the header, so the warnings are noise. The previous limit is
+    restored: with one worker the image is read in the caller's process.
+    """
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
 
 
 def shard_name(index: int, count: int) -> str:

@@ -102,7 +102,6 @@ import math
 import os
 import struct
 import sys
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -111,7 +110,7 @@ from typing import BinaryIO
 
 from PIL import Image, ImageOps
 
-from parallel import RESOURCE_CONFIG, available_cpus, choose_shard, map_in_order, shard_name
+from parallel import RESOURCE_CONFIG, available_cpus, choose_shard, map_in_order, pixel_limit, shard_name
 
 MANIFEST = "manifest.jsonl"
 
@@ -552,11 +551,8 @@ def to_jpeg(data: bytes, width: int, height: int, max_pixels: int = DEFAULT_MAX_
     A JPEG is decoded at the smallest of 1/1, 1/2, 1/4 or 1/8 scale that still covers the
     output (libjpeg's DCT-domain downscaling), then resized as any image is.
     """
-    # Pillow refuses more than twice its limit at open and warns above it; the limit is checked
-    # here, from the header, before any pixel is decoded.
-    Image.MAX_IMAGE_PIXELS = max_pixels
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    # The limit is checked here, from the header, before any pixel is decoded.
+    with pixel_limit(max_pixels):
         try:
             opened = Image.open(io.BytesIO(data))
         except Image.DecompressionBombError as error:

@@ -600,3 +600,16 @@ def test_both_steps_default_to_the_same_pixel_limit() -> None:
     assert data_quality.build_parser().parse_args(["--input", "i", "--input-uri", "s3://b", "--output", "o",
                                                    "--min-width", "1", "--min-height", "1",
                                                    "--allowed-formats", "jpeg"]).max_pixels == 80_000_000  # fmt: skip
+
+
+def test_the_pixel_limit_of_one_image_does_not_leak_into_the_caller(tmp_path: Path) -> None:
+    # With one worker, images are read in the calling process: Pillow's global limit must be
+    # what it was before, not the last --max-pixels.
+    before = Image.MAX_IMAGE_PIXELS
+    root = tmp_path / "raw"
+    put(root / "cat" / "photo.jpg", sample("hopper.jpg"))
+    assert quality(root, tmp_path / "out", "--max-pixels", "5000") == 1
+    assert Image.MAX_IMAGE_PIXELS == before
+    code, _ = preprocess_one(tmp_path / "pre", "photo.jpg", sample("hopper.jpg"), (8, 8), "--max-pixels", "5000")
+    assert code == 2
+    assert Image.MAX_IMAGE_PIXELS == before
