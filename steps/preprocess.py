@@ -9,7 +9,8 @@ CLI:
     preprocess.py --manifest DIR --images DIR --output DIR
                   --image-width PX --image-height PX
                   --train-ratio R --validation-ratio R --test-ratio R
-                  --tuning-fraction F [--seed INT]
+                  --tuning-fraction F [--seed INT] [--num-classes N]
+                  [--max-pixels N] [--workers N] [--shard-index I --shard-count N]
 
 - `--manifest`: the folder data_quality.py wrote (or its `manifest.jsonl` itself). Each line
   is a JSON object; this script reads `path` (relative to `--images`), `label` and `sha256`
@@ -21,11 +22,19 @@ CLI:
   adding up to 1 (within 1e-6, as the environment file is checked; they are read as exact decimals).
 - `--tuning-fraction`: in (0, 1], the share of train and of validation the tuning jobs see.
 - `--seed`: any integer, default 0; the same seed gives the same split.
+- `--max-pixels`: the largest image accepted (width x height), default 80000000 as data QA's.
+- `--workers`: processes converting images, default the CPUs available; records are written in
+  record order, so the outputs do not depend on it.
+- `--shard-index`/`--shard-count` (or SageMaker's resourceconfig.json listing several hosts):
+  plan the whole split, convert only shard I's contiguous run of the record order and write
+  `<output>/shards/shard-IIIII-of-NNNNN/` for merge_records.py (see docs/steps.md).
 
-Images: each is decoded with Pillow, turned upright by its EXIF orientation, converted to RGB
-(transparent pixels become white), scaled with bicubic resampling so that it covers
-width x height while keeping its aspect ratio, centre-cropped to exactly width x height, and
-encoded as baseline JPEG, quality 90, 4:2:0 chroma subsampling, without metadata.
+Images: each is decoded with Pillow (a JPEG at the smallest 1/1, 1/2, 1/4 or 1/8 scale that
+still covers the output), turned upright by its EXIF orientation, converted to 8-bit RGB
+(16-bit grey scaled, not clipped; transparent pixels, colour-keyed ones included, white), scaled
+with bicubic resampling so that it covers width x height while keeping its aspect ratio,
+centre-cropped to exactly width x height, and encoded as baseline JPEG, quality 90, 4:2:0
+chroma subsampling, without metadata.
 
 Classes: the manifest's distinct labels sorted by Unicode code point; a class's index is its
 position in that list (the float32 label of its records).
@@ -56,7 +65,8 @@ Outputs, one folder per ProcessingOutput under `--output` (each must be absent o
     index/<output>.idx                    per .rec above: `<record index>\\t<byte offset>\\n`
     index/<output>.lst                    per .rec above: `<record index>\\t<class index>\\t<name>\\n`
     index/classes.json                    JSON array of the labels, in class-index order
-    index/split.json                      seed, shares, image settings, per-output per-class counts
+    index/split.json                      seed, shares, image settings, per-output per-class counts,
+                                          num_training_samples {train, tuning_train}
     index/records.jsonl                   per output and record: the source path and label
     test-images/<name>                    the test split's JPEGs, one file per record
 
@@ -87,8 +97,9 @@ Outputs depend only on the manifest's content, the images' bytes and the argumen
 Pillow build, which encodes the JPEGs): the same inputs give byte-identical files.
 
 Exit codes: 0 ok; 2 bad arguments or input, with a message naming the argument: a manifest
-line that is malformed (its file and 1-based line), an image listed but missing, changed or
-undecodable (its path). Files already written by a run that exits 2 are removed.
+line that is malformed (its file and 1-based line), an image listed but missing, changed,
+undecodable or above --max-pixels (its path), a validation or test split that has a share but
+would be empty (naming the classes too small to fill it). Files already written by a run that exits 2 are removed.
 """
 
 from __future__ import annotations
