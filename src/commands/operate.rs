@@ -245,23 +245,23 @@ fn write_phases(output: &mut Output, build: &Build, shown: usize) -> usize {
     ended.len().max(shown)
 }
 
-/// What `apply` calls: the deploying principal needs each.
-pub const DEPLOY_ACTIONS: [&str; 14] = [
-    "cloudformation:DescribeStacks",
-    "cloudformation:GetTemplate",
-    "cloudformation:CreateChangeSet",
-    "cloudformation:DescribeChangeSet",
-    "cloudformation:ExecuteChangeSet",
-    "cloudformation:DeleteChangeSet",
-    "cloudformation:ListChangeSets",
-    "cloudformation:DescribeStackEvents",
-    "cloudformation:SetStackPolicy",
-    "cloudformation:UpdateTerminationProtection",
-    "s3:PutObject",
-    "s3:GetObject",
-    "sagemaker:ListModelPackages",
-    "ssm:GetParameter",
-];
+/// What `plan` and `apply` call (`aws::calls`): the deploying principal needs each.
+pub fn deploy_actions() -> Vec<String> {
+    use crate::aws::calls::{CALLS, Command, Target};
+    let mut actions: Vec<String> = CALLS
+        .iter()
+        .filter(|call| {
+            call.commands
+                .iter()
+                .any(|command| matches!(command, Command::Plan | Command::Apply))
+                && !matches!(call.target, Target::Nothing | Target::Named)
+        })
+        .map(|call| call.action.to_string())
+        .collect();
+    actions.sort();
+    actions.dedup();
+    actions
+}
 
 /// One check's verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -377,10 +377,7 @@ async fn examine<P: Platform>(
         },
         None => identity.arn.clone(),
     };
-    let actions: Vec<String> = DEPLOY_ACTIONS
-        .iter()
-        .map(|action| action.to_string())
-        .collect();
+    let actions = deploy_actions();
     match platform.simulate(&principal, &actions).await {
         Ok(decisions) => {
             let denied: Vec<&str> = decisions

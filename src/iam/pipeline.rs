@@ -262,7 +262,7 @@ impl Pipeline<'_, '_> {
             step,
         );
         if self.own_bucket(bucket)
-            && let Some(key_arn) = self.bucket_key()
+            && let Some(key_arn) = self.resolver.bucket_key()
         {
             let action = if write {
                 "kms:GenerateDataKey"
@@ -276,18 +276,6 @@ impl Pipeline<'_, '_> {
     fn own_bucket(&self, bucket: &str) -> bool {
         let storage = &self.resolver.environment.storage;
         bucket == storage.data_bucket_name || bucket == storage.artifacts_bucket_name
-    }
-
-    /// The environment's KMS key, which encrypts its buckets.
-    fn bucket_key(&self) -> Option<String> {
-        self.resolver.stacks.iter().find_map(|stack| {
-            stack
-                .template
-                .resources
-                .iter()
-                .find(|(_, resource)| resource.resource_type == "AWS::KMS::Key")
-                .map(|(logical_id, resource)| self.resolver.arn(stack, logical_id, resource))
-        })
     }
 
     /// A definition value as text: parameters by their default, anything known only at run

@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::aws::calls::{CALLS, CI_BUILD_COMMANDS, Target};
 use crate::iam::data::{HANDLERS, Needed, facts};
 use crate::iam::policy::glob;
 use crate::iam::resolve::{Resolver, property};
@@ -33,6 +34,7 @@ pub fn requirements(resolver: &Resolver) -> Vec<Requirement> {
         service_roles(resolver, stack, &mut all);
     }
     all.extend(crate::iam::pipeline::requirements(resolver));
+    codebuild_role(resolver, &mut all);
     let mut seen = BTreeSet::new();
     all.retain(|requirement| {
         seen.insert((
@@ -301,4 +303,92 @@ fn pipeline_in_template(integration: &Node) -> Option<String> {
         let rest = rest.strip_prefix('"')?;
         Some(rest[..rest.find('"')?].to_string())
     })
+}
+
+/// The CodeBuild role runs mlops-infra's CI builds: every call the tool makes in the commands
+/// those builds run (`aws::calls`), on the environment's resources.
+fn codebuild_role(resolver: &Resolver, out: &mut Vec<Requirement>) {
+    let environment = resolver.environment;
+    if environment.ci.is_none() {
+        return;
+    }
+    let role = crate::pipeline::config::role_arn(environment, "codebuild");
+    let arn = |service: &str, resource: &str| {
+        format!(
+            "arn:{}:{service}:{}:{}:{resource}",
+            resolver.partition(),
+            environment.region,
+            environment.account_id
+        )
+    };
+    for call in CALLS {
+        if !call.commands.iter().any(|c| CI_BUILD_COMMANDS.contains(c)) {
+            continue;
+        }
+        let mut context = BTreeMap::new();
+        let resources: Vec<String> = match call.target {
+            Target::Nothing | Target::Named => continue,
+            Target::Any => vec!["*".to_string()],
+            Target::Stacks => resolver
+                .stacks
+                .iter()
+                .map(|stack| arn("cloudformation", &format!("stack/{}/⟨id⟩", stack.spec.name)))
+                .collect(),
+            Target::Artifacts(prefix) => vec![format!(
+                "arn:{}:s3:::{}/{prefix}⟨key⟩",
+                resolver.partition(),
+                environment.storage.artifacts_bucket_name
+            )],
+            Target::BucketKey => resolver.bucket_key().into_iter().collect(),
+            Target::ModelPackages => environment
+                .models
+                .iter()
+                .map(|model| {
+                    arn(
+                        "sagemaker",
+                        &format!(
+                            "model-package/{}/⟨version⟩",
+                            model.model_package_group_name.to_lowercase()
+                        ),
+                    )
+                })
+                .collect(),
+            Target::Endpoints => environment
+                .models
+                .iter()
+                .map(|model| {
+                    arn(
+                        "sagemaker",
+                        &format!("endpoint/{}", model.endpoint_name.to_lowercase()),
+                    )
+                })
+                .collect(),
+            Target::Records => vec![arn(
+                "ssm",
+                &format!(
+                    "parameter/{}/{}/⟨record⟩",
+                    environment.project, environment.name
+                ),
+            )],
+            Target::DeployRole => {
+                context.insert(
+                    "iam:PassedToService".to_string(),
+                    "cloudformation.amazonaws.com".to_string(),
+                );
+                vec![crate::pipeline::config::role_arn(
+                    environment,
+                    crate::stacks::DEPLOY_ROLE,
+                )]
+            }
+        };
+        for resource in resources {
+            out.push(Requirement {
+                role_arn: role.clone(),
+                action: call.action.to_string(),
+                resource,
+                context: context.clone(),
+                needed_by: format!("the CI build's {} call", call.operation),
+            });
+        }
+    }
 }

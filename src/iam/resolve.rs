@@ -56,6 +56,19 @@ impl<'a> Resolver<'a> {
         self.stacks.iter().find(|stack| stack.spec.id == id)
     }
 
+    /// The ARN of the environment's KMS key, which encrypts its buckets (the first
+    /// `AWS::KMS::Key` of the first stack holding one: the storage stack's).
+    pub fn bucket_key(&self) -> Option<String> {
+        self.stacks.iter().find_map(|stack| {
+            stack
+                .template
+                .resources
+                .iter()
+                .find(|(_, resource)| resource.resource_type == "AWS::KMS::Key")
+                .map(|(logical_id, resource)| self.arn(stack, logical_id, resource))
+        })
+    }
+
     /// A scalar value; lists are joined with commas (as a `CommaDelimitedList` would be).
     pub fn string(&self, stack: &RenderedStack, node: &Node) -> String {
         self.strings(stack, node).join(",")

@@ -270,24 +270,6 @@ def test_every_golden_staging_stack_deploys_and_deletes_apart_from_refused_calls
     assert deployment["other"] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "templates/iam.yaml.tera's CloudFormationRole lacks (found by this test, with the rules "
-        "data of its time): sagemaker:CreateEndpoint on endpoint-config/*; sagemaker:ListTags on "
-        "model/* and endpoint-config/*; sagemaker:GetModelPackageGroupPolicy and "
-        "PutModelPackageGroupPolicy on model-package-group/mlops-images-staging-*; "
-        "events:ListTagsForResource and ListTargetsByRule on rule/mlops-images-staging-*; "
-        "sns:ListTagsForResource and GetDataProtectionPolicy on the alerts topic; "
-        "cloudwatch:ListTagsForResource on the alarms and the dashboard; cloudwatch:PutMetricAlarm, "
-        "DescribeAlarms and DeleteAlarms on alarm:TargetTracking-endpoint/mlops-images-staging-*; "
-        "cloudwatch:GetMetricData on *; application-autoscaling:TagResource and "
-        "ListTagsForResource on scalable-target/*, DescribeScheduledActions on *; "
-        "logs:DescribeLogGroups, DescribeResourcePolicies, DescribeIndexPolicies, "
-        "CreateLogDelivery and firehose:TagDeliveryStream on *; logs:GetDataProtectionPolicy and "
-        "PutBearerTokenAuthentication on the API's log group. Run with --runxfail for the list"
-    ),
-)
 def test_the_cloudformation_role_allows_every_call_the_handlers_make(deployment):
     assert not deployment["missing"], "missing from the CloudFormation role:\n" + describe_missing(
         deployment["missing"]
