@@ -54,6 +54,13 @@ pub struct Diagnostic {
 
 /// Runs every check over the stacks of one environment, the permission analysis included.
 pub fn validate(environment: &Environment, stacks: &[RenderedStack]) -> Vec<Diagnostic> {
+    let mut diagnostics = check_templates(stacks);
+    diagnostics.extend(crate::iam::diagnostics(environment, stacks));
+    diagnostics
+}
+
+/// The checks of the templates themselves and their wiring (everything but permissions).
+pub fn check_templates(stacks: &[RenderedStack]) -> Vec<Diagnostic> {
     let mut diagnostics = Vec::new();
     for stack in stacks {
         let mut report = Reporter {
@@ -86,7 +93,6 @@ pub fn validate(environment: &Environment, stacks: &[RenderedStack]) -> Vec<Diag
             hint: Some("a stack cannot consume outputs of a stack that consumes its own; move the shared resource to one of them".into()),
         });
     }
-    diagnostics.extend(crate::iam::diagnostics(environment, stacks));
     diagnostics
 }
 

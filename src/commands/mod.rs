@@ -131,7 +131,11 @@ pub fn validate(project_dir: &Path, args: &ValidateArgs, output: &mut Output) ->
         Ok(loaded) => loaded,
         Err(errors) => return output.fail(&errors),
     };
-    let diagnostics = validate::validate(&environment, &stacks);
+    let mut diagnostics = validate::check_templates(&stacks);
+    let started = std::time::Instant::now();
+    let (permissions, coverage) = crate::iam::checked(&environment, &stacks);
+    let analysis_time = started.elapsed();
+    diagnostics.extend(permissions);
     let errors = diagnostics
         .iter()
         .filter(|d| d.severity == Severity::Error)
@@ -177,6 +181,13 @@ pub fn validate(project_dir: &Path, args: &ValidateArgs, output: &mut Output) ->
                     let order: Vec<String> = batches.iter().map(|batch| batch.join(", ")).collect();
                     let _ = writeln!(output.err, "launch order: {}", order.join(" → "));
                 }
+                let _ = writeln!(
+                    output.err,
+                    "permissions: {} role(s), {} requirement(s) checked in {:.1} ms",
+                    coverage.roles,
+                    coverage.requirements,
+                    analysis_time.as_secs_f64() * 1000.0
+                );
             }
             for diagnostic in &diagnostics {
                 let _ = view::write_diagnostic(output.err, &output.palette, diagnostic);

@@ -50,14 +50,15 @@ pub struct ArnRule {
 
 #[derive(Default)]
 pub struct Facts {
-    /// (type, handler) → permissions.
-    handlers: HashMap<(&'static str, &'static str), Vec<&'static str>>,
+    /// `type handler` → permissions.
+    handlers: HashMap<String, Vec<&'static str>>,
     /// lowercase `service:action` → its resource types.
     actions: HashMap<String, Vec<ScopedTo>>,
     /// lowercase `service:resource-type` → ARN format.
     arn_formats: HashMap<String, &'static str>,
     own_arns: HashMap<&'static str, ArnRule>,
-    targets: HashMap<(&'static str, String), Vec<ArnRule>>,
+    /// `type lowercase-permission` → the ARNs it is checked on.
+    targets: HashMap<String, Vec<ArnRule>>,
     excuses: HashMap<&'static str, Vec<Excuse>>,
 }
 
@@ -86,7 +87,7 @@ impl Facts {
         for row in rows(handlers) {
             if let [type_name, handler, permissions, ..] = row[..] {
                 facts.handlers.insert(
-                    (type_name, handler),
+                    format!("{type_name} {handler}"),
                     permissions.split(',').filter(|p| !p.is_empty()).collect(),
                 );
             }
@@ -127,7 +128,7 @@ impl Facts {
                     if let Some(rule) = arn_rule(value) {
                         facts
                             .targets
-                            .entry((type_name, permission.to_lowercase()))
+                            .entry(format!("{type_name} {}", permission.to_lowercase()))
                             .or_default()
                             .push(rule);
                     }
@@ -146,7 +147,7 @@ impl Facts {
                 }
                 "handler" => {
                     facts.handlers.insert(
-                        (type_name, permission),
+                        format!("{type_name} {permission}"),
                         value.split(',').filter(|p| !p.is_empty()).collect(),
                     );
                 }
@@ -159,9 +160,8 @@ impl Facts {
     /// The permissions one handler of a type needs, as its schema lists them.
     pub fn handler(&self, type_name: &str, handler: &str) -> &[&'static str] {
         self.handlers
-            .iter()
-            .find(|((t, h), _)| *t == type_name && *h == handler)
-            .map(|(_, permissions)| permissions.as_slice())
+            .get(&format!("{type_name} {handler}"))
+            .map(Vec::as_slice)
             .unwrap_or_default()
     }
 
@@ -185,9 +185,8 @@ impl Facts {
 
     pub fn targets(&self, type_name: &str, permission: &str) -> &[ArnRule] {
         self.targets
-            .iter()
-            .find(|((t, p), _)| *t == type_name && *p == permission.to_lowercase())
-            .map(|(_, rules)| rules.as_slice())
+            .get(&format!("{type_name} {}", permission.to_lowercase()))
+            .map(Vec::as_slice)
             .unwrap_or_default()
     }
 

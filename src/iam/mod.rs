@@ -108,10 +108,33 @@ pub fn check(roles: &[Role], requirements: &[Requirement]) -> Vec<Finding> {
     findings
 }
 
-/// The findings as `validate` diagnostics: errors for what IAM would refuse, warnings for
-/// what cannot be decided offline.
+/// How much the analysis looked at, for `validate -v`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Coverage {
+    pub roles: usize,
+    pub requirements: usize,
+}
+
+/// The analysis as `validate` diagnostics, with what it covered.
+pub fn checked(environment: &Environment, stacks: &[RenderedStack]) -> (Vec<Diagnostic>, Coverage) {
+    let resolver = Resolver::new(environment, stacks);
+    let roles = roles::roles(&resolver);
+    let requirements = requirements::requirements(&resolver);
+    let coverage = Coverage {
+        roles: roles.len(),
+        requirements: requirements.len(),
+    };
+    (to_diagnostics(check(&roles, &requirements)), coverage)
+}
+
+/// The findings as `validate` diagnostics: errors for what IAM would refuse, notes for what
+/// cannot be decided offline.
 pub fn diagnostics(environment: &Environment, stacks: &[RenderedStack]) -> Vec<Diagnostic> {
-    analyse(environment, stacks)
+    checked(environment, stacks).0
+}
+
+fn to_diagnostics(findings: Vec<Finding>) -> Vec<Diagnostic> {
+    findings
         .into_iter()
         .map(|finding| {
             let (severity, message, hint) = match &finding.problem {

@@ -212,15 +212,28 @@ impl Condition {
 
 /// `*` matches any run of characters, `?` any one character; everything else itself.
 pub fn glob(pattern: &str, text: &str) -> bool {
-    let pattern: Vec<char> = pattern.chars().collect();
-    let text: Vec<char> = text.chars().collect();
+    matches(pattern.as_bytes(), text.as_bytes(), false)
+}
+
+/// `glob` ignoring ASCII case, as IAM compares action names.
+pub fn glob_ignore_case(pattern: &str, text: &str) -> bool {
+    matches(pattern.as_bytes(), text.as_bytes(), true)
+}
+
+/// Byte-wise matching with backtracking to the last `*`. ARNs are ASCII; a `?` against a
+/// multi-byte character (only the analysis's own placeholders have them) matches one byte.
+fn matches(pattern: &[u8], text: &[u8], ignore_case: bool) -> bool {
+    let same = |a: u8, b: u8| a == b || (ignore_case && a.eq_ignore_ascii_case(&b));
     let (mut p, mut t) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while t < text.len() {
-        if p < pattern.len() && (pattern[p] == '?' || pattern[p] == text[t]) {
+        if p < pattern.len()
+            && pattern[p] != b'*'
+            && (pattern[p] == b'?' || same(pattern[p], text[t]))
+        {
             p += 1;
             t += 1;
-        } else if p < pattern.len() && pattern[p] == '*' {
+        } else if p < pattern.len() && pattern[p] == b'*' {
             star = Some((p, t));
             p += 1;
         } else if let Some((star_p, star_t)) = star {
@@ -231,7 +244,7 @@ pub fn glob(pattern: &str, text: &str) -> bool {
             return false;
         }
     }
-    pattern[p..].iter().all(|&c| c == '*')
+    pattern[p..].iter().all(|&c| c == b'*')
 }
 
 #[cfg(test)]

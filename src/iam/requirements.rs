@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::aws::calls::{CALLS, CI_BUILD_COMMANDS, Target};
 use crate::iam::data::{HANDLERS, Needed, facts};
-use crate::iam::policy::glob;
+use crate::iam::policy::glob_ignore_case;
 use crate::iam::resolve::{Resolver, property};
 use crate::render::RenderedStack;
 use crate::template::{Node, Resource};
@@ -137,12 +137,7 @@ fn excused(
     let rows: Vec<_> = facts()
         .excuses(&resource.resource_type)
         .iter()
-        .filter(|excuse| {
-            glob(
-                &excuse.permission.to_lowercase(),
-                &permission.to_lowercase(),
-            )
-        })
+        .filter(|excuse| glob_ignore_case(excuse.permission, permission))
         .collect();
     !rows.is_empty()
         && rows.iter().all(|excuse| match &excuse.needed {
