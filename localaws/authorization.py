@@ -23,18 +23,33 @@ is replaced here, keeping its gate (the count) and its signature check:
 - The evaluation: iam.py (conditions, NotAction/NotResource, boundaries, session policies), where
   moto treated an unmatched condition as a Deny and ignored conditions it did not know. The error
   is AWS's AccessDenied (AccessDeniedException for JSON protocols) with its message.
+- The signature. moto signs the request again over `request.data`, which werkzeug leaves empty for
+  a form body (it parses it into `request.form`), so moto re-encoded the parsed parameters with
+  botocore's `urlencode` (a space as `+`). A client that encodes otherwise (the Rust SDK writes
+  `%20`) was refused with SignatureDoesNotMatch although AWS accepts its request. Here the body as
+  it arrived (kept by `keep_wire_body`) is what the signature is checked over.
+- The error's shape. moto's errors are `<ErrorResponse><Errors><Error>`, which neither the Query
+  protocol (`<ErrorResponse><Error>`) nor EC2's (`<Response><Errors><Error>`) nor JSON is; SDKs
+  other than botocore found no error code in it. Refusals are written in the request's protocol.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
+import uuid
 from typing import Any
+from xml.sax.saxutils import escape
 
 from moto import settings
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.core.exceptions import JsonRESTError, _RESTError as RESTError
+from moto.core.request import determine_request_protocol
+from moto.core.utils import get_service_model
+from moto.iam.access_control import IAMRequestBase, S3IAMRequest
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.utilities.utils import get_partition
 
 from . import handler_permissions, iam
@@ -44,6 +59,10 @@ logger = logging.getLogger("localaws")
 # Signing name -> IAM action prefix, where they differ.
 IAM_PREFIX = {"monitoring": "cloudwatch", "email": "ses", "execute-api": "execute-api"}
 PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
+# The environ key holding a request's body as it arrived.
+WIRE_BODY = "localaws.wire_body"
+# Content types werkzeug parses into `request.form`, leaving `request.data` empty.
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _installed = False
 
 
@@ -52,10 +71,83 @@ def install() -> None:
     if _installed:
         return
     ActionAuthenticatorMixin._authenticate_and_authorize_action = _authenticate_and_authorize
+    IAMRequestBase._create_aws_request = _create_aws_request
+    original_call = DomainDispatcherApplication.__call__
+
+    def call(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
+        keep_wire_body(environ)
+        return original_call(self, environ, start_response)
+
+    DomainDispatcherApplication.__call__ = call
     _installed = True
 
 
+def keep_wire_body(environ: dict[str, Any]) -> None:
+    """Reads a body werkzeug would parse away (a form) or moto would change (a compressed one)
+    once, keeps its bytes in the environ and gives the application a stream of the same bytes."""
+    content_type = (environ.get("CONTENT_TYPE") or "").lower()
+    if not (content_type.startswith(FORM_TYPES) or environ.get("HTTP_CONTENT_ENCODING")):
+        return
+    stream = environ.get("wsgi.input")
+    if stream is None:
+        return
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or "")
+    except ValueError:
+        length = None
+    if length is not None:
+        body = stream.read(length) if length > 0 else b""
+    elif environ.get("wsgi.input_terminated"):
+        body = stream.read()  # chunked: the server ends the stream
+    else:
+        return
+    environ[WIRE_BODY] = body
+    environ["wsgi.input"] = io.BytesIO(body)
+
+
+def wire_body(response: Any) -> bytes | None:
+    """The request's body exactly as the client sent (and signed) it, when known."""
+    request = getattr(response, "normalized_request", None)
+    environ = getattr(request, "environ", None) or {}
+    if WIRE_BODY in environ:
+        return environ[WIRE_BODY]
+    content_type = (response.headers.get("Content-Type") or "").lower()
+    if content_type.startswith(FORM_TYPES) or response.headers.get("Content-Encoding"):
+        return None  # parsed or decompressed: not what was signed
+    raw = getattr(response, "raw_body", None)
+    return raw if isinstance(raw, bytes) else None
+
+
+def _create_aws_request(self: Any) -> Any:
+    """moto's IAMRequestBase._create_aws_request, over the body as it was sent when known.
+
+    moto passed `body or data`: for an empty body (a GET) the parsed parameters, which botocore
+    then encodes as a body the client never sent."""
+    from botocore.awsrequest import AWSRequest
+
+    wire = getattr(self, "_wire_body", None)
+    if wire is None:
+        return _moto_create_aws_request(self)
+    signed_headers = self._get_string_between("SignedHeaders=", ",", self._headers["Authorization"]).split(";")
+    headers = self._create_headers_for_aws_request(signed_headers, self._headers)
+    request = AWSRequest(method=self._method, url=self._path, data=wire, headers=headers)
+    request.context["timestamp"] = headers["X-Amz-Date"]
+    return request
+
+
+_moto_create_aws_request = IAMRequestBase._create_aws_request
+
+
 def _authenticate_and_authorize(self: Any, iam_request_cls: type, resource: str = "*") -> None:
+    try:
+        _decide(self, iam_request_cls, resource)
+    except RESTError as error:
+        if issubclass(iam_request_cls, S3IAMRequest):
+            raise  # S3's own error shape
+        raise in_protocol(self, error) from None
+
+
+def _decide(self: Any, iam_request_cls: type, resource: str) -> None:
     if ActionAuthenticatorMixin.request_count < settings.INITIAL_NO_AUTH_ACTION_COUNT:
         ActionAuthenticatorMixin.request_count += 1
         return
@@ -80,6 +172,7 @@ def _authenticate_and_authorize(self: Any, iam_request_cls: type, resource: str 
         headers=self.headers,
         action=self._get_action(),
     )
+    iam_request._wire_body = wire_body(self)
     iam_request.check_signature()
     action, derived = request_action(self, signing_name, region, partition)
     if action == "sts:GetCallerIdentity":
@@ -119,6 +212,65 @@ def access_denied(response: Any, message: str, code: str | None = None) -> Excep
         error = RESTError(code or "AccessDenied", message)
     error.code = 400 if json_protocol else 403
     return error
+
+
+# moto's codes for a refused signature or key, and AWS's for JSON protocols.
+JSON_CODES = {
+    "SignatureDoesNotMatch": "InvalidSignatureException",
+    "InvalidClientTokenId": "UnrecognizedClientException",
+    "AccessDenied": "AccessDeniedException",
+    "MissingAuthenticationToken": "MissingAuthenticationTokenException",
+}
+XML_CODES = {json_code: code for code, json_code in JSON_CODES.items()}
+
+
+def protocol_of(response: Any) -> str | None:
+    """The request's protocol as botocore names it (query, ec2, json, rest-json, rest-xml)."""
+    content_type = response.headers.get("Content-Type") or ""
+    if response.headers.get("X-Amz-Target") or "json" in content_type:
+        return "json"
+    try:
+        model = get_service_model(response.boto3_service_name)
+        return determine_request_protocol(model, content_type.split(";")[0].strip())
+    except Exception:  # an unknown service or protocol: leave moto's error as it is
+        return None
+
+
+def in_protocol(response: Any, error: Any) -> Exception:
+    """The refusal written as the request's protocol writes errors (moto wrote every one as
+    `<ErrorResponse><Errors><Error>`)."""
+    protocol = protocol_of(response)
+    # call_action answers an authorisation error with these headers and the error's body.
+    headers = getattr(response, "response_headers", None)
+    headers = headers if isinstance(headers, dict) else {}
+    code, message, status = error.error_type, error.message, error.code
+    if protocol in ("json", "rest-json"):
+        converted = JsonRESTError(JSON_CODES.get(code, code), message)
+        headers["X-Amzn-ErrorType"] = converted.error_type
+    elif protocol in ("query", "ec2", "rest-xml"):
+        converted = RESTError(XML_CODES.get(code, code), message)
+        converted.description = error_xml(protocol, XML_CODES.get(code, code), message)
+    else:
+        return error
+    converted.code = status
+    headers["Content-Type"] = converted.content_type
+    return converted
+
+
+def error_xml(protocol: str, code: str, message: str) -> str:
+    """An error as the Query and REST-XML protocols (`<ErrorResponse><Error>`) or EC2's
+    (`<Response><Errors><Error>`) write it; moto puts the request id into `<RequestId>`."""
+    if protocol == "ec2":
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error>'
+            f"<Code>{escape(code)}</Code><Message>{escape(message)}</Message>"
+            f"</Error></Errors><RequestID>{uuid.uuid4()}</RequestID></Response>"
+        )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<ErrorResponse><Error><Type>Sender</Type>'
+        f"<Code>{escape(code)}</Code><Message>{escape(message)}</Message>"
+        f"</Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+    )
 
 
 def request_action(response: Any, signing_name: str, region: str, partition: str) -> tuple[str, str | None]:
