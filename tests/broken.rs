@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{copy_tree, project_copy, repo, run};
+use std::path::Path;
+
+use common::{Run, copy_tree, project_copy, repo, run};
 
 #[test]
 fn every_broken_input_fails_clearly() {
@@ -27,16 +29,8 @@ fn every_broken_input_fails_clearly() {
             .unwrap_or_default()
             .to_string_lossy()
             .into_owned();
-        let project = project_copy();
-        for folder in ["environments", "templates"] {
-            if case.join(folder).is_dir() {
-                copy_tree(&case.join(folder), &project.path().join(folder));
-            }
-        }
-        let args = std::fs::read_to_string(case.join("args")).expect("args file");
-        let args: Vec<&str> = args.split_whitespace().collect();
+        let result = run_case(case);
         let expect = std::fs::read_to_string(case.join("expect")).expect("expect file");
-        let result = run(project.path(), &args);
         let mut problems = Vec::new();
         if result.code != 1 {
             problems.push(format!("exit code {} (want 1)", result.code));
@@ -63,4 +57,39 @@ fn every_broken_input_fails_clearly() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// Runs one case's command in a copy of the project with the case's files laid over it; the
+/// project's temporary path reads `[project]` in the output.
+fn run_case(case: &Path) -> Run {
+    let project = project_copy();
+    for folder in ["environments", "templates"] {
+        if case.join(folder).is_dir() {
+            copy_tree(&case.join(folder), &project.path().join(folder));
+        }
+    }
+    let args = std::fs::read_to_string(case.join("args")).expect("args file");
+    let args: Vec<&str> = args.split_whitespace().collect();
+    let mut result = run(project.path(), &args);
+    let path = project.path().display().to_string();
+    result.stderr = result.stderr.replace(&path, "[project]");
+    result
+}
+
+/// Values AWS refuses only in the middle of an apply or a pipeline run: the whole message a
+/// person reads, hint included, is kept as a snapshot.
+const AWS_REFUSED_CASES: [&str; 4] = [
+    "schedule-rate-unit-number",
+    "schedule-cron-without-question-mark",
+    "training-instance-type-unknown",
+    "tuning-max-jobs-too-many",
+];
+
+#[test]
+fn values_aws_would_refuse_are_explained_with_a_fix() {
+    for name in AWS_REFUSED_CASES {
+        let result = run_case(&repo().join("tests/broken").join(name));
+        assert_eq!(result.code, 1, "{name}: {}", result.stderr);
+        insta::assert_snapshot!(name, result.stderr);
+    }
 }

@@ -3,6 +3,7 @@
 use indexmap::IndexMap;
 use serde::Serialize;
 
+use super::instance_types::{self, InstanceUse};
 use super::names;
 use super::platform::{self, Acceptance, Api, Ci, Endpoint, Monitoring, Pipeline, Serving};
 use super::raw::{RawEnvironment, RawModel};
@@ -280,17 +281,29 @@ pub(super) fn validate(name: &str, raw: RawEnvironment) -> Result<Environment, V
             .endpoint_instance_type
             .unwrap_or_else(|| DEFAULT_ENDPOINT_INSTANCE_TYPE.into()),
     };
-    for (key, value) in [
-        ("processing_instance_type", &defaults.processing),
-        ("training_instance_type", &defaults.training),
-        ("endpoint_instance_type", &defaults.endpoint),
+    for (key, value, instance_use) in [
+        (
+            "processing_instance_type",
+            &defaults.processing,
+            InstanceUse::Processing,
+        ),
+        (
+            "training_instance_type",
+            &defaults.training,
+            InstanceUse::Training,
+        ),
+        (
+            "endpoint_instance_type",
+            &defaults.endpoint,
+            InstanceUse::Endpoint,
+        ),
     ] {
-        if let Err(why) = names::check_instance_type(value) {
-            problems.push(Problem::new(
-                format!("sagemaker.{key}"),
-                format!("`{value}` {why}"),
-            ));
-        }
+        check_instance_type(
+            &format!("sagemaker.{key}"),
+            value,
+            instance_use,
+            &mut problems,
+        );
     }
 
     let endpoint = platform::validate_endpoint(raw.endpoint.unwrap_or_default(), &mut problems);
@@ -404,6 +417,17 @@ fn image(
     })
 }
 
+fn check_instance_type(
+    key: &str,
+    value: &str,
+    instance_use: InstanceUse,
+    problems: &mut Vec<Problem>,
+) {
+    if let Err(error) = instance_types::check_instance_type(value, instance_use) {
+        problems.push(Problem::new(key, error.message).hint(error.hint));
+    }
+}
+
 struct InstanceDefaults {
     processing: String,
     training: String,
@@ -453,30 +477,33 @@ fn validate_models(
                 .hint("shorten the model or project name"),
             );
         }
-        let mut instance = |key: &str, value: Option<String>, default: &str| {
-            let value = value.unwrap_or_else(|| default.to_string());
-            if let Err(why) = names::check_instance_type(&value) {
-                problems.push(Problem::new(
-                    format!("{path}.{key}"),
-                    format!("`{value}` {why}"),
-                ));
-            }
-            value
-        };
+        // A model's own types are checked here; the defaults it inherits were checked (and
+        // reported once) under `sagemaker`.
+        let mut instance =
+            |key: &str, value: Option<String>, default: &str, instance_use: InstanceUse| {
+                let Some(value) = value else {
+                    return default.to_string();
+                };
+                check_instance_type(&format!("{path}.{key}"), &value, instance_use, problems);
+                value
+            };
         let processing_instance_type = instance(
             "processing_instance_type",
             raw.processing_instance_type,
             &defaults.processing,
+            InstanceUse::Processing,
         );
         let training_instance_type = instance(
             "training_instance_type",
             raw.training_instance_type,
             &defaults.training,
+            InstanceUse::Training,
         );
         let endpoint_instance_type = instance(
             "endpoint_instance_type",
             raw.endpoint_instance_type,
             &defaults.endpoint,
+            InstanceUse::Endpoint,
         );
         let num_classes = match (raw.num_classes, &raw.parent, &raw.routes) {
             (Some(classes), _, _) => classes,

@@ -7,10 +7,12 @@
 //! else) and validated into an `Environment`.
 
 mod environment;
+mod instance_types;
 mod locate;
 mod names;
 mod platform;
 mod raw;
+mod schedule;
 
 use std::path::{Path, PathBuf};
 

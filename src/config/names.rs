@@ -72,20 +72,6 @@ pub fn check_sagemaker_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// SageMaker instance types look like `ml.m5.xlarge`.
-pub fn check_instance_type(name: &str) -> Result<(), String> {
-    let mut parts = name.split('.');
-    let valid = parts.next() == Some("ml")
-        && parts.next().is_some_and(is_lower_alphanumeric)
-        && parts.next().is_some_and(is_lower_alphanumeric)
-        && parts.next().is_none();
-    if valid {
-        Ok(())
-    } else {
-        Err("is not a SageMaker instance type; they look like `ml.m5.xlarge`".into())
-    }
-}
-
 /// The tool's own identifiers (project, environment and model names): they become parts of
 /// stack, bucket and SageMaker names, so they are kept to lowercase letters, digits and hyphens.
 pub fn check_identifier(name: &str, max: usize) -> Result<(), String> {
@@ -135,13 +121,6 @@ pub fn check_region(region: &str) -> Result<(), String> {
     }
 }
 
-fn is_lower_alphanumeric(part: &str) -> bool {
-    !part.is_empty()
-        && part
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-}
-
 fn is_lower_alpha(part: &&str) -> bool {
     !part.is_empty() && part.chars().all(|c| c.is_ascii_lowercase())
 }
@@ -169,14 +148,6 @@ mod tests {
         assert!(check_sagemaker_name(&"a".repeat(64)).is_err());
         assert!(check_sagemaker_name("under_score").is_err());
         assert!(check_sagemaker_name("-leading").is_err());
-    }
-
-    #[test]
-    fn instance_types_start_with_ml() {
-        assert!(check_instance_type("ml.m5.xlarge").is_ok());
-        assert!(check_instance_type("ml.g5.12xlarge").is_ok());
-        assert!(check_instance_type("m5.xlarge").is_err());
-        assert!(check_instance_type("ml.m5").is_err());
     }
 
     #[test]

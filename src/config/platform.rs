@@ -311,13 +311,9 @@ const SUPPORTED_FORMATS: [&str; 2] = ["jpeg", "png"];
 
 pub(super) fn validate_pipeline(raw: RawPipeline, problems: &mut Vec<Problem>) -> Pipeline {
     if let Some(schedule) = &raw.schedule
-        && !((schedule.starts_with("rate(") || schedule.starts_with("cron("))
-            && schedule.ends_with(')'))
+        && let Err(error) = super::schedule::check_schedule(schedule)
     {
-        problems.push(
-            Problem::new("pipeline.schedule", format!("`{schedule}` is not a schedule expression"))
-                .hint("use `rate(7 days)` or `cron(0 3 ? * MON *)`, or remove the key to turn the schedule off"),
-        );
+        problems.push(Problem::new("pipeline.schedule", error.message).hint(error.hint));
     }
     let raw_prefix = raw.raw_prefix.unwrap_or_else(|| "raw/".into());
     if raw_prefix.starts_with('/') || !raw_prefix.ends_with('/') {
@@ -426,15 +422,7 @@ fn validate_tuning(raw: super::raw::RawTuning, problems: &mut Vec<Problem>) -> T
     }
     let max_jobs = raw.max_jobs.unwrap_or(8);
     let max_parallel_jobs = raw.max_parallel_jobs.unwrap_or(2);
-    if max_jobs == 0 || max_parallel_jobs == 0 || max_parallel_jobs > max_jobs {
-        problems.push(
-            Problem::new(
-                "pipeline.tuning.max_parallel_jobs",
-                format!("{max_parallel_jobs} parallel of {max_jobs} jobs is not valid"),
-            )
-            .hint("use 1 <= max_parallel_jobs <= max_jobs"),
-        );
-    }
+    check_tuning_limits(max_jobs, max_parallel_jobs, problems);
     let default_ranges = || {
         let mut ranges = IndexMap::new();
         ranges.insert(
@@ -490,6 +478,63 @@ fn validate_tuning(raw: super::raw::RawTuning, problems: &mut Vec<Problem>) -> T
             .unwrap_or_else(|| "validation:accuracy".into()),
         epochs: raw.epochs.unwrap_or(10),
         ranges,
+    }
+}
+
+/// Most training jobs one Bayesian tuning job may launch (the strategy the pipeline's tuning
+/// step uses). The API reference's `ResourceLimits` gives `MaxNumberOfTrainingJobs` and
+/// `MaxParallelTrainingJobs` only a "Minimum value of 1"
+/// (<https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ResourceLimits.html>); the
+/// ceilings are in the developer guide's "Resource Limits for Automatic Model Tuning"
+/// (<https://docs.aws.amazon.com/sagemaker/latest/dg/automatic-model-tuning-limits.html>):
+/// 750 training jobs per Bayesian tuning job, which cannot be raised, and 10 parallel training
+/// jobs per tuning job, which can be raised to 100 and no further.
+const MAX_TUNING_JOBS: u32 = 750;
+/// Most parallel training jobs per tuning job with the quota raised as far as it goes.
+const MAX_PARALLEL_TUNING_JOBS: u32 = 100;
+
+fn check_tuning_limits(max_jobs: u32, max_parallel_jobs: u32, problems: &mut Vec<Problem>) {
+    if max_jobs == 0 {
+        problems.push(
+            Problem::new("pipeline.tuning.max_jobs", "must be at least 1")
+                .hint("the number of training jobs the tuning step may launch, e.g. 8"),
+        );
+    } else if max_jobs > MAX_TUNING_JOBS {
+        problems.push(
+            Problem::new(
+                "pipeline.tuning.max_jobs",
+                format!("{max_jobs} training jobs is more than SageMaker's {MAX_TUNING_JOBS} per tuning job"),
+            )
+            .hint(format!(
+                "use at most {MAX_TUNING_JOBS}: the tuning step's Bayesian strategy has a fixed limit of {MAX_TUNING_JOBS} training jobs"
+            )),
+        );
+    }
+    if max_parallel_jobs == 0 {
+        problems.push(
+            Problem::new("pipeline.tuning.max_parallel_jobs", "must be at least 1")
+                .hint("the number of training jobs the tuning step runs at once, e.g. 2"),
+        );
+    } else if max_parallel_jobs > MAX_PARALLEL_TUNING_JOBS {
+        problems.push(
+            Problem::new(
+                "pipeline.tuning.max_parallel_jobs",
+                format!(
+                    "{max_parallel_jobs} parallel training jobs is more than SageMaker's {MAX_PARALLEL_TUNING_JOBS} per tuning job"
+                ),
+            )
+            .hint(format!(
+                "use at most {MAX_PARALLEL_TUNING_JOBS} (the default quota is 10; Service Quotas raises it to {MAX_PARALLEL_TUNING_JOBS})"
+            )),
+        );
+    } else if max_jobs > 0 && max_parallel_jobs > max_jobs {
+        problems.push(
+            Problem::new(
+                "pipeline.tuning.max_parallel_jobs",
+                format!("{max_parallel_jobs} parallel of {max_jobs} jobs is not valid"),
+            )
+            .hint("use 1 <= max_parallel_jobs <= max_jobs"),
+        );
     }
 }
 
@@ -579,4 +624,72 @@ pub(super) fn validate_ci(raw: Option<RawCi>, problems: &mut Vec<Problem>) -> Op
             .image
             .unwrap_or_else(|| "aws/codebuild/amazonlinux-x86_64-standard:5.0".into()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tuning_problems(max_jobs: u32, max_parallel_jobs: u32) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        check_tuning_limits(max_jobs, max_parallel_jobs, &mut problems);
+        problems
+    }
+
+    #[test]
+    fn tuning_limits_within_sagemakers_ranges_pass() {
+        assert_eq!(tuning_problems(8, 2), vec![]);
+        assert_eq!(tuning_problems(1, 1), vec![]);
+        assert_eq!(tuning_problems(750, 100), vec![]);
+    }
+
+    #[test]
+    fn tuning_limits_above_sagemakers_ceilings_are_refused() {
+        let problems = tuning_problems(100_000, 2);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].key, "pipeline.tuning.max_jobs");
+        assert_eq!(
+            problems[0].message,
+            "100000 training jobs is more than SageMaker's 750 per tuning job"
+        );
+        assert_eq!(tuning_problems(751, 2)[0].key, "pipeline.tuning.max_jobs");
+        let problems = tuning_problems(750, 101);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].key, "pipeline.tuning.max_parallel_jobs");
+        assert!(problems[0].message.contains("more than SageMaker's 100"));
+    }
+
+    #[test]
+    fn tuning_limits_start_at_one_and_parallel_stays_within_total() {
+        assert_eq!(tuning_problems(0, 2)[0].key, "pipeline.tuning.max_jobs");
+        assert_eq!(
+            tuning_problems(8, 0)[0].key,
+            "pipeline.tuning.max_parallel_jobs"
+        );
+        let problems = tuning_problems(4, 8);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].message, "8 parallel of 4 jobs is not valid");
+    }
+
+    #[test]
+    fn schedule_problems_carry_the_fix() {
+        let mut problems = Vec::new();
+        validate_pipeline(
+            RawPipeline {
+                schedule: Some("rate(1 days)".into()),
+                ..Default::default()
+            },
+            &mut problems,
+        );
+        assert_eq!(
+            problems,
+            vec![
+                Problem::new(
+                    "pipeline.schedule",
+                    "`rate(1 days)`: a rate of 1 takes the singular unit"
+                )
+                .hint("use `rate(1 day)`")
+            ]
+        );
+    }
 }
