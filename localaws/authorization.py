@@ -310,6 +310,10 @@ def resources_of(response: Any, action: str, region: str, partition: str, accoun
     if not types:
         return ["*"]  # the action takes only "*"
     parameters = request_parameters(response)
+    if service == "cloudformation" and "stack" in types:
+        stack = cloudformation_stack_arn(parameters, region, account)
+        if stack:
+            return [stack]
     found = []
     for resource_type in types:
         for template in data.arn_formats.get(f"{service}:{resource_type}", []):
@@ -324,6 +328,29 @@ def resources_of(response: Any, action: str, region: str, partition: str, accoun
     if not found:
         return ["*"]
     return found
+
+
+def cloudformation_stack_arn(parameters: dict[str, Any], region: str, account: str) -> str | None:
+    """The stack a CloudFormation request acts on, as IAM sees it: AWS authorises change-set
+    calls given only a change set's ARN (DescribeChangeSet, ExecuteChangeSet,
+    DeleteChangeSet) on the stack that change set belongs to, and calls naming a stack by
+    name on that stack's ARN."""
+    from moto.cloudformation.models import cloudformation_backends
+
+    backend = cloudformation_backends[account][region]
+    change_set = parameters.get("ChangeSetName")
+    if isinstance(change_set, str) and change_set.startswith("arn:"):
+        found = backend.change_sets.get(change_set)
+        if found is not None:
+            return found.stack_id
+    name = parameters.get("StackName")
+    if isinstance(name, str) and name:
+        if name.startswith("arn:"):
+            return name
+        for stack in list(backend.stacks.values()):
+            if stack.name == name and not stack.status.startswith("DELETE_COMPLETE"):
+                return stack.stack_id
+    return None
 
 
 def fill(template: str, parameters: dict[str, Any], partition: str, region: str, account: str) -> str | None:

@@ -413,7 +413,11 @@ async fn apply_stack<C: CloudFormation>(
             let _ = client.delete_change_set(&change_set).await;
             return failed(format!("the change set failed: {reason}"));
         }
-        Ok(ChangeSetStatus::Pending) | Err(_) => {
+        Err(error) => {
+            let _ = client.delete_change_set(&change_set).await;
+            return failed(format!("cannot read the change set: {error}"));
+        }
+        Ok(ChangeSetStatus::Pending) => {
             let _ = client.delete_change_set(&change_set).await;
             return if interrupt.is_raised() {
                 Outcome::Interrupted {

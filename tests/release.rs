@@ -539,7 +539,12 @@ async fn ci_run_follows_the_build_and_exits_with_its_result() {
 async fn doctor_names_what_stops_a_deploy() {
     let platform = FakePlatform::new(STAGING);
     platform.add_role("mlops-images-staging-cloudformation");
+    platform.add_role("mlops-images-staging-pipeline-execution");
     platform.deny("cloudformation:ExecuteChangeSet");
+    platform.deny_to_role(
+        "mlops-images-staging-cloudformation",
+        "sagemaker:GetModelPackageGroupPolicy",
+    );
     let args = EnvironmentArgs {
         environment: "staging".into(),
     };
@@ -568,6 +573,32 @@ async fn doctor_names_what_stops_a_deploy() {
     );
     assert!(
         run.stdout.contains("problem  arn:aws:iam::222222222222:role/deployer may not call: cloudformation:ExecuteChangeSet"),
+        "{}",
+        run.stdout
+    );
+    // The deployed roles are simulated against what the permission analysis says they need.
+    assert!(
+        run.stdout
+            .lines()
+            .any(|line| line.starts_with(
+                "problem  role mlops-images-staging-cloudformation as deployed may not: \
+                 sagemaker:GetModelPackageGroupPolicy on"
+            ) && line.contains(
+                "sagemaker:GetModelPackageGroupPolicy on \
+                 arn:aws:sagemaker:eu-west-1:222222222222:model-package-group/mlops-images-staging-plants"
+            )),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("fix: apply the iam stack (`mlops-infra apply staging --stack iam`)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("ok       role mlops-images-staging-pipeline-execution may do the"),
         "{}",
         run.stdout
     );

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::platform::{
     APPROVED, Build, BuildPhase, Decision, EndpointState, Identity, LogPage, LogStream,
-    ModelPackage, PENDING, PipelineExecution, Platform,
+    ModelPackage, PENDING, PipelineExecution, Platform, Simulation,
 };
 use super::{AwsError, AwsResult};
 
@@ -30,6 +30,8 @@ struct State {
     builds: Vec<(Build, String, Variables)>,
     roles: Vec<String>,
     denied: Vec<String>,
+    denied_to_roles: Vec<(String, String)>,
+    simulator_missing: bool,
     invocations: Vec<(String, String, usize)>,
     clock: u64,
 }
@@ -150,9 +152,21 @@ impl FakePlatform {
         self.lock().roles.push(name.to_string());
     }
 
-    /// Actions the caller's policy denies.
+    /// Actions every principal's policy denies.
     pub fn deny(&self, action: &str) {
         self.lock().denied.push(action.to_string());
+    }
+
+    /// An action one role's policy denies.
+    pub fn deny_to_role(&self, role: &str, action: &str) {
+        self.lock()
+            .denied_to_roles
+            .push((role.to_string(), action.to_string()));
+    }
+
+    /// The policy simulator answers as on the local AWS: not implemented.
+    pub fn without_simulator(&self) {
+        self.lock().simulator_missing = true;
     }
 
     /// The projects and variables of the builds started, oldest first.
@@ -392,19 +406,35 @@ impl Platform for FakePlatform {
             .then(|| format!("arn:aws:iam::{}:role/{name}", state.account)))
     }
 
-    async fn simulate(&self, _principal: &str, actions: &[String]) -> AwsResult<Vec<Decision>> {
+    async fn simulate(&self, principal: &str, simulation: &Simulation) -> AwsResult<Vec<Decision>> {
         let state = self.lock();
-        Ok(actions
-            .iter()
-            .map(|action| Decision {
-                action: action.clone(),
-                decision: if state.denied.contains(action) {
-                    "implicitDeny".to_string()
-                } else {
-                    "allowed".to_string()
-                },
-            })
-            .collect())
+        if state.simulator_missing {
+            return Err(AwsError::Other(
+                "SimulatePrincipalPolicy is not implemented here".into(),
+            ));
+        }
+        let role = principal.rsplit('/').next().unwrap_or(principal);
+        let resources = if simulation.resources.is_empty() {
+            vec!["*".to_string()]
+        } else {
+            simulation.resources.clone()
+        };
+        let mut decisions = Vec::new();
+        for action in &simulation.actions {
+            for resource in &resources {
+                let denied = state.denied.contains(action)
+                    || state
+                        .denied_to_roles
+                        .iter()
+                        .any(|(name, denied)| name == role && denied == action);
+                decisions.push(Decision {
+                    action: action.clone(),
+                    resource: resource.clone(),
+                    decision: if denied { "implicitDeny" } else { "allowed" }.to_string(),
+                });
+            }
+        }
+        Ok(decisions)
     }
 }
 

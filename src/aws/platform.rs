@@ -100,10 +100,30 @@ pub struct Identity {
     pub arn: String,
 }
 
-/// One action's verdict from IAM's policy simulator.
+/// Actions to simulate on resources (none: `*`), with condition keys the request carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Simulation {
+    pub actions: Vec<String>,
+    pub resources: Vec<String>,
+    pub context: Vec<(String, String)>,
+}
+
+impl Simulation {
+    pub fn actions(actions: &[String]) -> Simulation {
+        Simulation {
+            actions: actions.to_vec(),
+            resources: Vec::new(),
+            context: Vec::new(),
+        }
+    }
+}
+
+/// One action's verdict on one resource from IAM's policy simulator.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
     pub action: String,
+    /// The resource simulated (`*` when none was given).
+    pub resource: String,
     /// `allowed`, `explicitDeny` or `implicitDeny`.
     pub decision: String,
 }
@@ -175,9 +195,11 @@ pub trait Platform {
     /// The ARN of the IAM role of that name (with its path); `None` when it does not exist.
     fn role_arn(&self, name: &str) -> impl Future<Output = AwsResult<Option<String>>>;
     /// IAM SimulatePrincipalPolicy for `principal` on `actions` (all resources).
+    /// IAM's policy simulator for a principal (SimulatePrincipalPolicy): each simulation's
+    /// actions on each of its resources.
     fn simulate(
         &self,
         principal: &str,
-        actions: &[String],
+        simulation: &Simulation,
     ) -> impl Future<Output = AwsResult<Vec<Decision>>>;
 }

@@ -7,7 +7,7 @@ use aws_sdk_sagemaker::types as sm;
 
 use super::platform::{
     Build, BuildPhase, Decision, EndpointState, Identity, LogPage, LogStream, ModelPackage,
-    PipelineExecution, Platform,
+    PipelineExecution, Platform, Simulation,
 };
 use super::sdk::{classify, rfc3339, s3_client};
 use super::{AwsError, AwsResult};
@@ -439,22 +439,47 @@ impl Platform for SdkPlatform {
         Ok(found(role)?.and_then(|output| output.role().map(|role| role.arn().to_string())))
     }
 
-    async fn simulate(&self, principal: &str, actions: &[String]) -> AwsResult<Vec<Decision>> {
-        let output = self
-            .iam
-            .simulate_principal_policy()
-            .policy_source_arn(principal)
-            .set_action_names(Some(actions.to_vec()))
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(output
-            .evaluation_results()
+    async fn simulate(&self, principal: &str, simulation: &Simulation) -> AwsResult<Vec<Decision>> {
+        let context: Vec<aws_sdk_iam::types::ContextEntry> = simulation
+            .context
             .iter()
-            .map(|result| Decision {
-                action: result.eval_action_name().to_string(),
-                decision: result.eval_decision().as_str().to_string(),
+            .map(|(key, value)| {
+                aws_sdk_iam::types::ContextEntry::builder()
+                    .context_key_name(key)
+                    .context_key_values(value)
+                    .context_key_type(aws_sdk_iam::types::ContextKeyTypeEnum::String)
+                    .build()
             })
-            .collect())
+            .collect();
+        let mut decisions = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let output = self
+                .iam
+                .simulate_principal_policy()
+                .policy_source_arn(principal)
+                .set_action_names(Some(simulation.actions.clone()))
+                .set_resource_arns(
+                    (!simulation.resources.is_empty()).then(|| simulation.resources.clone()),
+                )
+                .set_context_entries(Some(context.clone()))
+                .set_marker(marker.clone())
+                .send()
+                .await
+                .map_err(classify)?;
+            decisions.extend(output.evaluation_results().iter().map(|result| Decision {
+                action: result.eval_action_name().to_string(),
+                resource: result.eval_resource_name().unwrap_or("*").to_string(),
+                decision: result.eval_decision().as_str().to_string(),
+            }));
+            if !output.is_truncated() {
+                break;
+            }
+            marker = output.marker().map(str::to_string);
+            if marker.is_none() {
+                break;
+            }
+        }
+        Ok(decisions)
     }
 }

@@ -1,9 +1,10 @@
 //! Running the platform: `pipeline start|status` (the manual trigger path), `ci run` (the
 //! self-deploy build, followed to its end) and `doctor` (can these credentials deploy here?).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::aws::platform::{Build, Platform};
+use crate::aws::platform::{Build, Platform, Simulation};
 use crate::cli::{CiRunArgs, EnvironmentArgs, PipelineStartArgs, PipelineStatusArgs};
 use crate::config::{Environment, Model};
 use crate::error::{Error, ExitStatus};
@@ -348,9 +349,10 @@ async fn examine<P: Platform>(
         environment.region
     )));
 
-    match render::render(project_dir, environment) {
+    let rendered = render::render(project_dir, environment);
+    match &rendered {
         Ok(stacks) => {
-            for role in expected_roles(&stacks) {
+            for role in expected_roles(stacks) {
                 findings.push(match platform.role_arn(&role).await {
                     Ok(Some(_)) => Finding::Ok(format!("role {role} exists")),
                     Ok(None) => Finding::Warning(format!(
@@ -378,7 +380,10 @@ async fn examine<P: Platform>(
         None => identity.arn.clone(),
     };
     let actions = deploy_actions();
-    match platform.simulate(&principal, &actions).await {
+    match platform
+        .simulate(&principal, &Simulation::actions(&actions))
+        .await
+    {
         Ok(decisions) => {
             let denied: Vec<&str> = decisions
                 .iter()
@@ -401,7 +406,139 @@ async fn examine<P: Platform>(
             "cannot simulate the deploy permissions of {principal}: {error}"
         ))),
     }
+    if let Ok(stacks) = &rendered {
+        simulate_roles(platform, environment, stacks, &mut findings).await;
+    }
     findings
+}
+
+/// A resource and the condition keys of the requests simulated on it.
+type SimulationKey = (String, Vec<(String, String)>);
+
+/// The deployed roles against what the permission analysis says each needs, through IAM's
+/// policy simulator: one call per resource, with the request's condition keys.
+async fn simulate_roles<P: Platform>(
+    platform: &P,
+    environment: &Environment,
+    stacks: &[render::RenderedStack],
+    findings: &mut Vec<Finding>,
+) {
+    let resolver = crate::iam::resolve::Resolver::new(environment, stacks);
+    let mut by_role: BTreeMap<String, Vec<crate::iam::requirements::Requirement>> = BTreeMap::new();
+    for requirement in crate::iam::requirements::requirements(&resolver) {
+        by_role
+            .entry(requirement.role_arn.clone())
+            .or_default()
+            .push(requirement);
+    }
+    for (role_arn, needed) in by_role {
+        let name = role_arn.rsplit('/').next().unwrap_or(&role_arn);
+        let principal = match platform.role_arn(name).await {
+            Ok(Some(arn)) => arn,
+            // Reported above: not deployed yet, or not readable.
+            _ => continue,
+        };
+        // A name made at run time (a job, a package version: `⟨job⟩`) stands for any name,
+        // so a simulated one asks the same; a deployed resource's own id (`⟨storage/DataKey⟩`)
+        // cannot be asked without reading the stacks.
+        let (known, unknown): (Vec<_>, Vec<_>) = needed
+            .iter()
+            .partition(|requirement| !has_deployed_placeholder(&requirement.resource));
+        let mut groups: BTreeMap<SimulationKey, Vec<String>> = BTreeMap::new();
+        for requirement in &known {
+            let resource = simulated_name(&requirement.resource);
+            let context: Vec<(String, String)> = requirement
+                .context
+                .iter()
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect();
+            let actions = groups.entry((resource, context)).or_default();
+            if !actions.contains(&requirement.action) {
+                actions.push(requirement.action.clone());
+            }
+        }
+        let mut denied = Vec::new();
+        for ((resource, context), actions) in groups {
+            let simulation = Simulation {
+                actions,
+                resources: if resource == "*" {
+                    Vec::new()
+                } else {
+                    vec![resource]
+                },
+                context,
+            };
+            match platform.simulate(&principal, &simulation).await {
+                Ok(decisions) => denied.extend(
+                    decisions
+                        .into_iter()
+                        .filter(|decision| !decision.is_allowed())
+                        .map(|decision| format!("{} on {}", decision.action, decision.resource)),
+                ),
+                Err(error) => {
+                    findings.push(Finding::Warning(format!(
+                        "cannot simulate the platform's roles: {error}"
+                    )));
+                    return;
+                }
+            }
+        }
+        if denied.is_empty() {
+            findings.push(Finding::Ok(format!(
+                "role {name} may do the {} things it is needed for ({} on resources named only once deployed not simulated)",
+                known.len(),
+                unknown.len()
+            )));
+        } else {
+            let shown: Vec<&str> = denied.iter().take(10).map(String::as_str).collect();
+            let more = denied.len().saturating_sub(shown.len());
+            findings.push(Finding::Problem(
+                format!(
+                    "role {name} as deployed may not: {}{}",
+                    shown.join(", "),
+                    if more > 0 {
+                        format!(" and {more} more")
+                    } else {
+                        String::new()
+                    }
+                ),
+                format!(
+                    "apply the iam stack (`mlops-infra apply {} --stack iam`) so the deployed role matches the templates",
+                    environment.name
+                ),
+            ));
+        }
+    }
+}
+
+/// Whether an ARN holds a placeholder for a deployed resource's id (`⟨stack/Logical⟩`).
+fn has_deployed_placeholder(arn: &str) -> bool {
+    arn.split('⟨').skip(1).any(|rest| {
+        rest.split('⟩')
+            .next()
+            .is_some_and(|inside| inside.contains('/'))
+    })
+}
+
+/// Run-time names (`⟨job⟩`) replaced by a concrete one the simulator can evaluate.
+fn simulated_name(arn: &str) -> String {
+    let mut out = String::new();
+    let mut rest = arn;
+    while let Some(start) = rest.find('⟨') {
+        out.push_str(&rest[..start]);
+        match rest[start..].find('⟩') {
+            Some(end) => {
+                out.push_str("mlops-infra-simulated");
+                rest = &rest[start + end + '⟩'.len_utf8()..];
+            }
+            None => {
+                rest = &rest[start..];
+                break;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The IAM roles the environment's templates create, by name.

@@ -83,13 +83,27 @@ impl LocalAws {
     /// Starts one that answers as `account`. Fails (never skips) when the emulator's venv is
     /// missing: `scripts/local-aws install` (or `scripts/test`) sets it up.
     pub fn start(account: &str) -> LocalAws {
+        LocalAws::launch(account, false)
+    }
+
+    /// Starts one that also checks every direct API call against the caller's IAM policies
+    /// (`--enforce-iam`); the `testing` keys are the account's root.
+    pub fn start_enforcing_iam(account: &str) -> LocalAws {
+        LocalAws::launch(account, true)
+    }
+
+    fn launch(account: &str, enforce_iam: bool) -> LocalAws {
         assert!(
             repo().join(".venv/bin/python").is_file(),
             "the local AWS is not installed: run scripts/local-aws install (scripts/test does)"
         );
         let state = tempfile::tempdir().expect("state folder");
-        let output = Command::new(repo().join("scripts/local-aws"))
-            .arg("start")
+        let mut command = Command::new(repo().join("scripts/local-aws"));
+        command.arg("start");
+        if enforce_iam {
+            command.arg("--enforce-iam");
+        }
+        let output = command
             .env("LOCAL_AWS_STATE_DIR", state.path())
             .env("MOTO_ACCOUNT_ID", account)
             .output()

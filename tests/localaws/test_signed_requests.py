@@ -181,3 +181,27 @@ def test_a_signed_get_with_a_query_string_is_checked_over_an_empty_body(enforcin
         lambdas.list_functions(MaxItems=5)
     except lambdas.exceptions.ClientError as error:
         assert error.response["Error"]["Code"] == "AccessDeniedException", error.response
+
+
+def test_change_set_calls_given_only_its_arn_are_authorised_on_its_stack(enforcing, session):
+    """DescribeChangeSet/DeleteChangeSet by change set ARN alone: AWS checks them on the stack
+    the change set belongs to, which the CodeBuild role may manage."""
+    import boto3
+
+    cfn = boto3.client(
+        "cloudformation",
+        region_name=REGION,
+        endpoint_url=enforcing,
+        aws_access_key_id=session["AccessKeyId"],
+        aws_secret_access_key=session["SecretAccessKey"],
+        aws_session_token=session["SessionToken"],
+    )
+    created = cfn.create_change_set(
+        StackName="mlops-images-staging-arn-only",
+        ChangeSetName="by-arn",
+        ChangeSetType="CREATE",
+        TemplateBody='{"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}',
+    )
+    described = cfn.describe_change_set(ChangeSetName=created["Id"])
+    assert described["StackName"] == "mlops-images-staging-arn-only"
+    cfn.delete_change_set(ChangeSetName=created["Id"])
