@@ -626,6 +626,18 @@ fn check_hierarchy(models: &[Model], problems: &mut Vec<Problem>) {
         }
     }
     for (index, parent) in models.iter().enumerate() {
+        if parent.routes.len() == 1 {
+            problems.push(
+                Problem::new(
+                    format!("models[{index}].routes"),
+                    format!(
+                        "parent `{}` has one route: it would always answer `{}`, so its accuracy is 1.0 whatever it learns",
+                        parent.name, parent.routes[0]
+                    ),
+                )
+                .hint("route at least two sub-groups, or drop the parent and train the child on its own"),
+            );
+        }
         for route in &parent.routes {
             let children = models
                 .iter()

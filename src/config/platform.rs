@@ -148,8 +148,20 @@ pub struct Pipeline {
     pub allowed_formats: Vec<String>,
     pub split: Split,
     pub tuning: Tuning,
-    pub num_training_samples: u32,
+    pub processing: Processing,
     pub metric_path: String,
+}
+
+/// The data steps' processing jobs (data QA, preprocessing, their merges).
+#[derive(Debug, Clone, Serialize)]
+pub struct Processing {
+    /// Instances data QA and preprocessing each run on; above 1 they shard the data and a
+    /// merge step joins the parts (docs/steps.md).
+    pub instance_count: u32,
+    pub volume_size_gb: u32,
+    pub max_runtime_seconds: u32,
+    /// Images with more pixels are dropped by data QA (decompression bombs).
+    pub max_pixels: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -387,18 +399,21 @@ pub(super) fn validate_pipeline(raw: RawPipeline, problems: &mut Vec<Problem>) -
         );
     }
     let tuning = validate_tuning(raw.tuning.unwrap_or_default(), problems);
-    let num_training_samples = raw.num_training_samples.unwrap_or(10_000);
-    if num_training_samples == 0 {
-        problems.push(Problem::new(
-            "pipeline.num_training_samples",
-            "must be at least 1",
-        ));
+    if raw.num_training_samples.is_some() {
+        problems.push(
+            Problem::new(
+                "pipeline.num_training_samples",
+                "`num_training_samples` is no longer set by hand: the training jobs read the train split's size from the data",
+            )
+            .hint("remove the key; preprocess writes the count to index/split.json and the pipeline passes it on"),
+        );
     }
+    let processing = validate_processing(raw.processing.unwrap_or_default(), problems);
     let metric_path = raw
         .metric_path
         .unwrap_or_else(|| "multiclass_classification_metrics.accuracy.value".into());
     Pipeline {
-        num_training_samples,
+        processing,
         metric_path,
         schedule: raw.schedule,
         retrain_on_new_data: raw.retrain_on_new_data.unwrap_or(false),
@@ -409,6 +424,41 @@ pub(super) fn validate_pipeline(raw: RawPipeline, problems: &mut Vec<Problem>) -
         allowed_formats,
         split,
         tuning,
+    }
+}
+
+/// Ranges from the SageMaker API reference: ProcessingClusterConfig (InstanceCount 1–100,
+/// VolumeSizeInGB 1–16384) and ProcessingStoppingCondition (MaxRuntimeInSeconds 1–777600).
+fn validate_processing(raw: super::raw::RawProcessing, problems: &mut Vec<Problem>) -> Processing {
+    let mut within = |key: &str, value: u64, low: u64, high: u64| {
+        if !(low..=high).contains(&value) {
+            problems.push(
+                Problem::new(
+                    format!("pipeline.processing.{key}"),
+                    format!("{value} is outside what SageMaker Processing accepts"),
+                )
+                .hint(format!("use a value from {low} to {high}")),
+            );
+        }
+    };
+    let instance_count = raw.instance_count.unwrap_or(1);
+    within("instance_count", instance_count.into(), 1, 100);
+    let volume_size_gb = raw.volume_size_gb.unwrap_or(50);
+    within("volume_size_gb", volume_size_gb.into(), 1, 16_384);
+    let max_runtime_seconds = raw.max_runtime_seconds.unwrap_or(3_600);
+    within(
+        "max_runtime_seconds",
+        max_runtime_seconds.into(),
+        1,
+        777_600,
+    );
+    let max_pixels = raw.max_pixels.unwrap_or(80_000_000);
+    within("max_pixels", max_pixels, 1, u64::from(u32::MAX));
+    Processing {
+        instance_count,
+        volume_size_gb,
+        max_runtime_seconds,
+        max_pixels,
     }
 }
 

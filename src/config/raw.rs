@@ -103,12 +103,28 @@ pub struct RawPipeline {
     pub split: Option<RawSplit>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tuning: Option<RawTuning>,
-    /// Training examples per epoch the algorithm plans its learning-rate schedule for.
+    /// No longer set by hand (the pipeline reads it from the data); kept to say so.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub num_training_samples: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub processing: Option<RawProcessing>,
     /// Path of the accuracy in the evaluation report, read by the registration condition.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metric_path: Option<String>,
+}
+
+/// The data steps' processing jobs.
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProcessing {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_count: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volume_size_gb: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_runtime_seconds: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_pixels: Option<u64>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize, Serialize)]

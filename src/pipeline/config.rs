@@ -74,10 +74,6 @@ pub fn spec(environment: &Environment, model: &Model, code_uri: String) -> Pipel
         .collect();
     let static_hyperparameters = [
         ("num_classes", model.num_classes.to_string()),
-        (
-            "num_training_samples",
-            pipeline.num_training_samples.to_string(),
-        ),
         ("epochs", pipeline.tuning.epochs.to_string()),
         ("use_pretrained_model", "1".to_string()),
     ]
@@ -99,10 +95,11 @@ pub fn spec(environment: &Environment, model: &Model, code_uri: String) -> Pipel
         training_image_uri: environment.images.training.clone(),
         processing: Compute {
             instance_type: model.processing_instance_type.clone(),
-            instance_count: 1,
-            volume_size_gb: 50,
-            max_runtime_seconds: 3_600,
+            instance_count: pipeline.processing.instance_count,
+            volume_size_gb: pipeline.processing.volume_size_gb,
+            max_runtime_seconds: pipeline.processing.max_runtime_seconds,
         },
+        max_pixels: pipeline.processing.max_pixels,
         training: Compute {
             instance_type: model.training_instance_type.clone(),
             instance_count: 1,

@@ -23,7 +23,9 @@ use super::spec::{HyperparameterRange, PipelineSpec};
 
 /// Step names, in the order the steps run.
 pub const DATA_QUALITY: &str = "DataQuality";
+pub const MERGE_MANIFESTS: &str = "MergeManifests";
 pub const PREPROCESS: &str = "Preprocess";
+pub const MERGE_RECORDS: &str = "MergeRecords";
 pub const TUNE: &str = "Tune";
 pub const TRAIN: &str = "Train";
 pub const CREATE_MODEL: &str = "CreateModel";
@@ -38,13 +40,26 @@ pub const ACCURACY_BELOW_THRESHOLD: &str = "AccuracyBelowThreshold";
 pub const DATA_QUALITY_SCRIPT: &str = "data_quality.py";
 pub const PREPROCESS_SCRIPT: &str = "preprocess.py";
 pub const EVALUATE_SCRIPT: &str = "evaluate.py";
-pub const SCRIPTS: [&str; 3] = [DATA_QUALITY_SCRIPT, PREPROCESS_SCRIPT, EVALUATE_SCRIPT];
+pub const MERGE_MANIFESTS_SCRIPT: &str = "merge_manifests.py";
+pub const MERGE_RECORDS_SCRIPT: &str = "merge_records.py";
+pub const SCRIPTS: [&str; 5] = [
+    DATA_QUALITY_SCRIPT,
+    PREPROCESS_SCRIPT,
+    EVALUATE_SCRIPT,
+    MERGE_MANIFESTS_SCRIPT,
+    MERGE_RECORDS_SCRIPT,
+];
 
 pub const INPUT_DATA_URI: &str = "InputDataUri";
 pub const PROCESSING_INSTANCE_TYPE: &str = "ProcessingInstanceType";
 pub const TRAINING_INSTANCE_TYPE: &str = "TrainingInstanceType";
 pub const ACCURACY_THRESHOLD: &str = "AccuracyThreshold";
 pub const MODEL_APPROVAL_STATUS: &str = "ModelApprovalStatus";
+
+/// The property file the dataset step writes (`index/split.json`): the channels' sizes the
+/// training jobs' `num_training_samples` come from.
+pub const DATASET_SPLIT: &str = "DatasetSplit";
+const SPLIT_FILE: &str = "split.json";
 
 /// The property file `Evaluate` writes and `CheckAccuracy` reads.
 pub const EVALUATION_REPORT: &str = "EvaluationReport";
@@ -86,17 +101,48 @@ pub fn generate(spec: &PipelineSpec) -> PipelineDefinition {
             trial_name: Expression::execution("PipelineExecutionId").into(),
             extra: Extra::new(),
         }),
-        steps: vec![
-            data_quality(spec),
-            preprocess(spec),
-            tune(spec),
-            train(spec),
-            create_model(spec),
-            predict_test(spec),
-            evaluate(spec),
-            check_accuracy(spec),
-        ],
+        steps: data_steps(spec)
+            .into_iter()
+            .chain([
+                tune(spec),
+                train(spec),
+                create_model(spec),
+                predict_test(spec),
+                evaluate(spec),
+                check_accuracy(spec),
+            ])
+            .collect(),
         extra: Extra::new(),
+    }
+}
+
+/// Whether the data steps run on several instances, each on a shard of the data, with a merge
+/// after each (docs/steps.md).
+fn sharded(spec: &PipelineSpec) -> bool {
+    spec.processing.instance_count > 1
+}
+
+/// The step whose outputs are the dataset (its `DATASET_OUTPUTS`): preprocessing itself, or
+/// the merge of its shards.
+fn dataset_step(spec: &PipelineSpec) -> &'static str {
+    if sharded(spec) {
+        MERGE_RECORDS
+    } else {
+        PREPROCESS
+    }
+}
+
+/// Data QA and preprocessing, each followed by its merge when sharded.
+fn data_steps(spec: &PipelineSpec) -> Vec<Step> {
+    if sharded(spec) {
+        vec![
+            data_quality(spec),
+            merge_manifests(spec),
+            preprocess(spec),
+            merge_records(spec),
+        ]
+    } else {
+        vec![data_quality(spec), preprocess(spec)]
     }
 }
 
@@ -155,7 +201,19 @@ fn data_quality(spec: &PipelineSpec) -> Step {
         rules.min_height.to_string().into(),
         "--allowed-formats".into(),
         rules.allowed_formats.join(",").into(),
+        "--max-pixels".into(),
+        spec.max_pixels.to_string().into(),
     ];
+    let mut arguments = arguments;
+    let mut raw = input("raw", Argument::parameter(INPUT_DATA_URI));
+    if sharded(spec) {
+        // Each instance receives and checks its share of the objects (ShardedByS3Key) and
+        // writes a manifest shard; MergeManifests joins them.
+        arguments.extend(["--input-distribution".into(), "sharded".into()]);
+        if let Some(s3) = raw.s3_input.as_mut() {
+            s3.s3_data_distribution_type = Some("ShardedByS3Key".into());
+        }
+    }
     let manifests = join(
         "/",
         vec![
@@ -169,10 +227,98 @@ fn data_quality(spec: &PipelineSpec) -> Step {
         spec,
         DATA_QUALITY,
         DATA_QUALITY_SCRIPT,
-        vec![input("raw", Argument::parameter(INPUT_DATA_URI))],
+        vec![raw],
         vec![output("manifest", manifests)],
         arguments,
     )
+}
+
+/// Joins data QA's manifest shards into the one manifest, summary and version a single
+/// instance writes (steps/merge_manifests.py).
+fn merge_manifests(spec: &PipelineSpec) -> Step {
+    let merged = join(
+        "/",
+        vec![
+            "s3:/".into(),
+            literal_value(&spec.data_bucket),
+            "manifests".into(),
+            Expression::execution("PipelineExecutionId").into(),
+            "merged".into(),
+        ],
+    );
+    let mut step = processing_step(
+        spec,
+        MERGE_MANIFESTS,
+        MERGE_MANIFESTS_SCRIPT,
+        vec![input(
+            "shards",
+            processing_output(DATA_QUALITY, "manifest").into(),
+        )],
+        vec![output("manifest", merged)],
+        vec![
+            "--shards".into(),
+            format!("{INPUT_ROOT}/shards").into(),
+            "--output".into(),
+            format!("{OUTPUT_ROOT}/manifest").into(),
+        ],
+    );
+    single_instance(&mut step);
+    step
+}
+
+/// Packs the shards' RecordIO parts into one `.rec` per channel and rebuilds the indexes,
+/// byte for byte what one instance writes (steps/merge_records.py).
+fn merge_records(spec: &PipelineSpec) -> Step {
+    let outputs = DATASET_OUTPUTS
+        .iter()
+        .map(|name| output(name, run_prefix(spec, &["datasets", name])))
+        .collect();
+    let mut step = processing_step(
+        spec,
+        MERGE_RECORDS,
+        MERGE_RECORDS_SCRIPT,
+        vec![input(
+            "shards",
+            processing_output(PREPROCESS, "shards").into(),
+        )],
+        outputs,
+        vec![
+            "--shards".into(),
+            format!("{INPUT_ROOT}/shards").into(),
+            "--output".into(),
+            OUTPUT_ROOT.into(),
+        ],
+    );
+    single_instance(&mut step);
+    step.property_files.push(split_property_file());
+    step
+}
+
+/// A merge runs on one instance whatever the data steps' count.
+fn single_instance(step: &mut Step) {
+    if let StepKind::Processing(arguments) = &mut step.kind {
+        arguments.processing_resources.cluster_config.instance_count = 1.into();
+    }
+}
+
+fn split_property_file() -> PropertyFile {
+    PropertyFile {
+        property_file_name: DATASET_SPLIT.to_string(),
+        output_name: "index".to_string(),
+        file_path: SPLIT_FILE.to_string(),
+        extra: Extra::new(),
+    }
+}
+
+/// A training job's `num_training_samples`: its train channel's size, from the split the
+/// dataset step wrote (`num_training_samples.train` or `.tuning_train`), as a string.
+fn training_samples(spec: &PipelineSpec, channel: &str) -> Argument<String> {
+    let count = Expression::json_get(
+        dataset_step(spec),
+        DATASET_SPLIT,
+        &format!("num_training_samples.{channel}"),
+    );
+    join("", vec![count.into()])
 }
 
 /// Resizes the images that passed QA, packs them as RecordIO and splits them.
@@ -189,6 +335,7 @@ fn preprocess(spec: &PipelineSpec) -> Step {
         ("--test-ratio", split.test.to_string()),
         // The tuning subset is this share of the train and of the validation split.
         ("--tuning-fraction", spec.tuning_subset_fraction.to_string()),
+        ("--max-pixels", spec.max_pixels.to_string()),
     ]
     .into_iter()
     // The data must have the classes the training jobs are configured for.
@@ -199,24 +346,39 @@ fn preprocess(spec: &PipelineSpec) -> Step {
     )
     .flat_map(|(flag, value)| [flag.into(), value.into()])
     .collect();
-    let outputs = DATASET_OUTPUTS
-        .iter()
-        .map(|name| output(name, run_prefix(spec, &["datasets", name])))
-        .collect();
-    processing_step(
+    // Sharded, each instance converts its run of the (already split) records into
+    // `shards/shard-I-of-N/`; MergeRecords writes the dataset's outputs.
+    let outputs = if sharded(spec) {
+        vec![output("shards", run_prefix(spec, &["datasets", "shards"]))]
+    } else {
+        DATASET_OUTPUTS
+            .iter()
+            .map(|name| output(name, run_prefix(spec, &["datasets", name])))
+            .collect()
+    };
+    let manifest_step = if sharded(spec) {
+        MERGE_MANIFESTS
+    } else {
+        DATA_QUALITY
+    };
+    let mut step = processing_step(
         spec,
         PREPROCESS,
         PREPROCESS_SCRIPT,
         vec![
             input(
                 "manifest",
-                processing_output(DATA_QUALITY, "manifest").into(),
+                processing_output(manifest_step, "manifest").into(),
             ),
             input("raw", Argument::parameter(INPUT_DATA_URI)),
         ],
         outputs,
         arguments,
-    )
+    );
+    if !sharded(spec) {
+        step.property_files.push(split_property_file());
+    }
+    step
 }
 
 /// Searches the hyperparameter ranges on the tuning subset.
@@ -232,12 +394,10 @@ fn tune(spec: &PipelineSpec) -> Step {
         .filter(|(name, _)| !tuned.contains(&name.as_str()))
         .collect();
     // `num_training_samples` drives the algorithm's epoch length and must match the data.
-    if let Some(Argument::Literal(samples)) = static_hyperparameters.get_mut("num_training_samples")
-        && let Ok(full) = samples.parse::<u64>()
-    {
-        let subset = (full as f64 * spec.tuning_subset_fraction).round() as u64;
-        *samples = subset.max(1).to_string();
-    }
+    static_hyperparameters.insert(
+        "num_training_samples".to_string(),
+        training_samples(spec, "tuning_train"),
+    );
     let mut ranges = ParameterRanges {
         continuous_parameter_ranges: Some(Vec::new()),
         integer_parameter_ranges: Some(Vec::new()),
@@ -314,11 +474,11 @@ fn tune(spec: &PipelineSpec) -> Step {
             input_data_config: Some(vec![
                 channel(
                     "train",
-                    processing_output(PREPROCESS, "tuning-train").into(),
+                    processing_output(dataset_step(spec), "tuning-train").into(),
                 ),
                 channel(
                     "validation",
-                    processing_output(PREPROCESS, "tuning-validation").into(),
+                    processing_output(dataset_step(spec), "tuning-validation").into(),
                 ),
             ]),
             output_data_config: output_data(spec, "tuning"),
@@ -335,6 +495,10 @@ fn tune(spec: &PipelineSpec) -> Step {
 /// Trains on the full splits with the best tuning job's hyperparameters.
 fn train(spec: &PipelineSpec) -> Step {
     let mut hyperparameters = static_hyperparameters(spec);
+    hyperparameters.insert(
+        "num_training_samples".to_string(),
+        training_samples(spec, "train"),
+    );
     for range in &spec.tuning.ranges {
         let name = range.name();
         // A tuning step's properties are DescribeHyperParameterTuningJob's response (plus
@@ -352,10 +516,13 @@ fn train(spec: &PipelineSpec) -> Step {
         algorithm_specification: algorithm(spec),
         hyper_parameters: Some(hyperparameters),
         input_data_config: Some(vec![
-            channel("train", processing_output(PREPROCESS, "train").into()),
+            channel(
+                "train",
+                processing_output(dataset_step(spec), "train").into(),
+            ),
             channel(
                 "validation",
-                processing_output(PREPROCESS, "validation").into(),
+                processing_output(dataset_step(spec), "validation").into(),
             ),
         ]),
         output_data_config: output_data(spec, "model"),
@@ -389,7 +556,7 @@ fn predict_test(spec: &PipelineSpec) -> Step {
         "TransformInput": {
             "DataSource": {"S3DataSource": {
                 "S3DataType": "S3Prefix",
-                "S3Uri": processing_output(PREPROCESS, "test-images"),
+                "S3Uri": processing_output(dataset_step(spec), "test-images"),
             }},
             "ContentType": "application/x-image",
             "SplitType": "None",
@@ -425,11 +592,15 @@ fn evaluate(spec: &PipelineSpec) -> Step {
         EVALUATE_SCRIPT,
         vec![
             input("predictions", predictions),
-            input("index", processing_output(PREPROCESS, "index").into()),
+            input(
+                "index",
+                processing_output(dataset_step(spec), "index").into(),
+            ),
         ],
         vec![output("evaluation", run_prefix(spec, &["evaluation"]))],
         arguments,
     );
+    single_instance(&mut step);
     step.property_files.push(PropertyFile {
         property_file_name: EVALUATION_REPORT.to_string(),
         output_name: "evaluation".to_string(),
@@ -842,8 +1013,11 @@ mod tests {
         let job = &tune["TrainingJobDefinition"];
         assert_eq!(
             job["StaticHyperParameters"],
-            json!({"image_shape": "3,224,224", "num_classes": "4",
-                   "num_training_samples": "2000", "epochs": "15", "use_pretrained_model": "1"})
+            json!({"image_shape": "3,224,224", "num_classes": "4", "epochs": "15",
+                   "use_pretrained_model": "1",
+                   "num_training_samples": {"Std:Join": {"On": "", "Values": [{"Std:JsonGet": {
+                       "PropertyFile": {"Get": "Steps.Preprocess.PropertyFiles.DatasetSplit"},
+                       "Path": "num_training_samples.tuning_train"}}]}}})
         );
         assert_eq!(
             job["InputDataConfig"][0],
@@ -859,12 +1033,74 @@ mod tests {
     fn training_takes_the_best_tuned_hyperparameters() {
         let definition = generated();
         let hyperparameters = &definition["Steps"][3]["Arguments"]["HyperParameters"];
-        assert_eq!(hyperparameters["num_training_samples"], "8000");
+        assert_eq!(
+            hyperparameters["num_training_samples"],
+            json!({"Std:Join": {"On": "", "Values": [{"Std:JsonGet": {
+                "PropertyFile": {"Get": "Steps.Preprocess.PropertyFiles.DatasetSplit"},
+                "Path": "num_training_samples.train"}}]}})
+        );
         assert_eq!(
             hyperparameters["learning_rate"],
             json!({"Std:Join": {"On": "", "Values": [
                 {"Get": "Steps.Tune.BestTrainingJob.TunedHyperParameters['learning_rate']"}]}})
         );
+    }
+
+    #[test]
+    fn several_instances_shard_the_data_steps_and_merge_them() {
+        let mut spec = PipelineSpec::example();
+        spec.processing.instance_count = 3;
+        let definition: Value =
+            serde_json::from_str(&generate(&spec).to_json_string().expect("serializes"))
+                .expect("json");
+        let names: Vec<&str> = definition["Steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .filter_map(|step| step["Name"].as_str())
+            .collect();
+        assert_eq!(
+            &names[..5],
+            [
+                DATA_QUALITY,
+                MERGE_MANIFESTS,
+                PREPROCESS,
+                MERGE_RECORDS,
+                TUNE
+            ]
+        );
+        let count = |name: &str| {
+            step(&definition, name)["Arguments"]["ProcessingResources"]["ClusterConfig"]
+                ["InstanceCount"]
+                .clone()
+        };
+        assert_eq!(count(DATA_QUALITY), 3);
+        assert_eq!(count(PREPROCESS), 3);
+        assert_eq!(count(MERGE_MANIFESTS), 1);
+        assert_eq!(count(MERGE_RECORDS), 1);
+        assert_eq!(count(EVALUATE), 1);
+        let quality = &step(&definition, DATA_QUALITY)["Arguments"];
+        assert_eq!(
+            quality["ProcessingInputs"][0]["S3Input"]["S3DataDistributionType"],
+            "ShardedByS3Key"
+        );
+        // Preprocess plans the split from the merged manifest; training reads the merge.
+        assert_eq!(
+            step(&definition, PREPROCESS)["Arguments"]["ProcessingInputs"][0]["S3Input"]["S3Uri"],
+            json!({"Get": "Steps.MergeManifests.ProcessingOutputConfig.Outputs['manifest'].S3Output.S3Uri"})
+        );
+        let train = &step(&definition, TRAIN)["Arguments"];
+        assert_eq!(
+            train["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"],
+            json!({"Get": "Steps.MergeRecords.ProcessingOutputConfig.Outputs['train'].S3Output.S3Uri"})
+        );
+        assert_eq!(
+            train["HyperParameters"]["num_training_samples"]["Std:Join"]["Values"][0]["Std:JsonGet"]
+                ["PropertyFile"],
+            json!({"Get": "Steps.MergeRecords.PropertyFiles.DatasetSplit"})
+        );
+        let problems = crate::pipeline::check::check(&generate(&spec));
+        assert!(problems.is_empty(), "{problems:?}");
     }
 
     fn step<'a>(definition: &'a Value, name: &str) -> &'a Value {

@@ -27,6 +27,8 @@ pub struct PipelineSpec {
     pub processing: Compute,
     pub training: Compute,
     pub quality: QualityRules,
+    /// Data QA drops images with more pixels; preprocess refuses to decode them.
+    pub max_pixels: u64,
     /// Images are resized to this before training; also gives the `image_shape` hyperparameter.
     pub image_size: ImageSize,
     pub split: SplitRatios,
@@ -34,8 +36,8 @@ pub struct PipelineSpec {
     pub tuning_subset_fraction: f64,
     pub tuning: TuningSpec,
     /// Hyperparameters every training job gets, in order (e.g. `num_classes`, `epochs`).
-    /// `num_training_samples` is the size of the full train split; the tuning jobs get it
-    /// scaled by `tuning_subset_fraction`.
+    /// `num_training_samples` is not among them: each job reads its channel's size from the
+    /// split the dataset step writes.
     pub static_hyperparameters: IndexMap<String, String>,
     pub evaluation: EvaluationSpec,
     pub model_package_group: String,
@@ -227,6 +229,7 @@ impl PipelineSpec {
                 min_height: 224,
                 allowed_formats: strings(&["jpeg", "png"]),
             },
+            max_pixels: 80_000_000,
             image_size: ImageSize {
                 width: 224,
                 height: 224,
@@ -263,7 +266,6 @@ impl PipelineSpec {
             },
             static_hyperparameters: [
                 ("num_classes", "4"),
-                ("num_training_samples", "8000"),
                 ("epochs", "15"),
                 ("use_pretrained_model", "1"),
             ]
