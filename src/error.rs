@@ -12,6 +12,8 @@ pub enum ExitStatus {
     Failure = 1,
     /// A plan with changes, under `--detailed-exitcode`.
     Changes = 2,
+    /// The command line itself is wrong (EX_USAGE): never confused with "changes present".
+    Usage = 64,
 }
 
 impl ExitStatus {

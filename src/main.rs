@@ -16,7 +16,19 @@ use mlops_infra::error::ExitStatus;
 use mlops_infra::view::Palette;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            // `--help` and `--version` are answers, not errors; any other parse failure is a
+            // usage error, kept apart from 2 ("changes present" under --detailed-exitcode).
+            return ExitCode::from(if error.use_stderr() {
+                ExitStatus::Usage.code() as u8
+            } else {
+                ExitStatus::Success.code() as u8
+            });
+        }
+    };
     let color = match cli.global.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,

@@ -537,3 +537,33 @@ async fn step_code_is_uploaded_once_and_not_again_while_unchanged() {
         "{calls:?}"
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn status_and_outputs_refuse_another_accounts_credentials() {
+    let fake = FakeCloudFormation::new();
+    fake.set_caller_account("333333333333");
+    let args = mlops_infra::cli::EnvironmentArgs {
+        environment: "staging".into(),
+    };
+    let status = capture("status", async |output, context| {
+        deploy::status(&fake, &repo(), &args, output, context).await
+    })
+    .await;
+    assert_eq!(status.status, ExitStatus::Failure);
+    assert!(!status.stdout.contains("NOT_DEPLOYED"), "{}", status.stdout);
+    assert!(status.stderr.contains("333333333333"), "{}", status.stderr);
+    let outputs_args = mlops_infra::cli::OutputsArgs {
+        environment: "staging".into(),
+        output: mlops_infra::cli::OutputFormat::Text,
+    };
+    let outputs = capture("outputs", async |output, context| {
+        deploy::outputs(&fake, &repo(), &outputs_args, output, context).await
+    })
+    .await;
+    assert_eq!(outputs.status, ExitStatus::Failure);
+    assert!(
+        outputs.stderr.contains("333333333333"),
+        "{}",
+        outputs.stderr
+    );
+}

@@ -92,6 +92,8 @@ struct State {
     throttle: usize,
     failures: BTreeMap<String, InjectedFailure>,
     clock: Clock,
+    /// The account the credentials are for; `None`: unknown, as with mocked clients.
+    caller_account: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -202,6 +204,11 @@ impl FakeCloudFormation {
     }
 
     /// The stack as `describe_stack` would return it, without recording a call.
+    /// Credentials of this account (STS GetCallerIdentity), for the account guard.
+    pub fn set_caller_account(&self, account: &str) {
+        self.lock().caller_account = Some(account.to_string());
+    }
+
     pub fn stack(&self, name: &str) -> Option<DeployedStack> {
         let state = self.lock();
         state
@@ -422,6 +429,10 @@ impl CloudFormation for FakeCloudFormation {
         let stack = find_live(&mut state.stacks, stack).ok_or(AwsError::NotFound)?;
         stack.policy = Some(policy.to_string());
         Ok(())
+    }
+
+    async fn caller_account(&self) -> AwsResult<Option<String>> {
+        Ok(self.lock().caller_account.clone())
     }
 
     async fn object_exists(&self, bucket: &str, key: &str) -> AwsResult<bool> {

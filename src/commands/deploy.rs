@@ -483,6 +483,10 @@ async fn read<C: CloudFormation>(
     context: &Context<'_>,
 ) -> Result<(Environment, Vec<RenderedStack>, plan::Deployed), ExitStatus> {
     let (environment, rendered) = prepare(project_dir, name, output)?;
+    // Another account's credentials would find nothing and report every stack missing.
+    if let Err(error) = guard(client, &environment).await {
+        return Err(output.fail(&[error]));
+    }
     match state::read(client, &rendered, context.polling).await {
         Ok(deployed) => Ok((environment, rendered, deployed)),
         Err(error) => Err(output.fail(&[aws_error("cannot read the deployed stacks", error)])),

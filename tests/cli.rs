@@ -1,0 +1,30 @@
+//! The command line's own contract: usage errors exit 64, never 2 (which
+//! `plan --detailed-exitcode` reserves for "changes present"); help is an answer, not an error.
+
+mod common;
+
+use common::{repo, run};
+
+#[test]
+fn a_usage_error_exits_64_not_the_changes_present_code() {
+    let bogus = run(
+        &repo(),
+        &["plan", "staging", "--detailed-exitcode", "--bogus"],
+    );
+    assert_eq!(bogus.code, 64, "{}", bogus.stderr);
+    assert!(bogus.stderr.contains("--bogus"), "{}", bogus.stderr);
+    let missing = run(&repo(), &["apply"]);
+    assert_eq!(missing.code, 64, "{}", missing.stderr);
+}
+
+#[test]
+fn help_and_version_exit_0() {
+    let help = run(&repo(), &["plan", "--help"]);
+    assert_eq!(help.code, 0, "{}", help.stderr);
+    assert!(
+        help.stdout.contains("--detailed-exitcode"),
+        "{}",
+        help.stdout
+    );
+    assert_eq!(run(&repo(), &["--version"]).code, 0);
+}
