@@ -567,3 +567,48 @@ async fn status_and_outputs_refuse_another_accounts_credentials() {
         outputs.stderr
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn destroy_says_what_it_keeps_and_a_no_deletes_nothing() {
+    let fake = FakeCloudFormation::new();
+    let applied = apply(&fake, &repo(), "staging", |_| {}).await;
+    assert_eq!(applied.status, ExitStatus::Success, "{}", applied.stderr);
+    let args = mlops_infra::cli::DestroyArgs {
+        environment: "staging".into(),
+        yes: false,
+        force: false,
+    };
+    let declined = common::capture::capture_answering("destroy", false, async |output, context| {
+        deploy::destroy(&fake, &repo(), &args, output, context).await
+    })
+    .await;
+    assert_eq!(declined.status, ExitStatus::Failure);
+    assert!(
+        declined
+            .stderr
+            .contains("will keep (DeletionPolicy: Retain), with their data: "),
+        "{}",
+        declined.stderr
+    );
+    assert!(
+        declined
+            .stderr
+            .contains("storage: DataBucket (AWS::S3::Bucket)"),
+        "{}",
+        declined.stderr
+    );
+    assert!(
+        declined
+            .stderr
+            .contains("destroy cancelled: nothing was deleted"),
+        "{}",
+        declined.stderr
+    );
+    assert_eq!(
+        fake.stack("mlops-images-staging-storage")
+            .expect("kept")
+            .status
+            .as_str(),
+        "CREATE_COMPLETE"
+    );
+}

@@ -406,6 +406,39 @@ async fn promotion_needs_an_approved_tested_package_and_a_target_that_takes_it()
         refused.stderr
     );
 
+    // Answering "no" leaves prod as it was: no record, so no later apply switches it.
+    let declined_args = PromoteArgs {
+        model: "trees".into(),
+        from: "staging".into(),
+        to: "prod".into(),
+        yes: false,
+    };
+    let declined = common::capture::capture_answering("test", false, async |output, context| {
+        let from = Side {
+            client: &staging,
+            platform: &staging_platform,
+        };
+        let to = Side {
+            client: &prod,
+            platform: &prod_platform,
+        };
+        acceptance::promote(from, to, project.path(), &declined_args, output, context).await
+    })
+    .await;
+    assert_eq!(declined.status, ExitStatus::Failure);
+    assert!(
+        declined
+            .stderr
+            .contains("promotion cancelled: nothing was recorded"),
+        "{}",
+        declined.stderr
+    );
+    assert!(
+        !prod_platform
+            .parameters()
+            .contains_key("/mlops-images/prod/promoted/trees")
+    );
+
     let promoted = promote(
         (&staging, &staging_platform),
         (&prod, &prod_platform),

@@ -161,6 +161,26 @@ pub async fn promote<C: CloudFormation, P: Platform>(
         "promoting {} version {} from {} to {}",
         args.model, record.version, source.name, target.name
     );
+    // Asked before anything is written: declining leaves the target exactly as it was.
+    if !args.yes {
+        let question = format!(
+            "record version {} of {} as promoted to `{}` and switch its endpoint now? type yes: ",
+            record.version, args.model, target.name
+        );
+        match context.confirm {
+            Some(confirm) if confirm(&question) => {}
+            Some(_) => {
+                let _ = writeln!(output.err, "promotion cancelled: nothing was recorded");
+                return ExitStatus::Failure;
+            }
+            None => {
+                return output.fail(&[Error::Usage {
+                    message: "promote needs confirmation and nobody can answer here".into(),
+                    hint: Some("pass --yes".into()),
+                }]);
+            }
+        }
+    }
     let parameter = promotion_parameter(&target, &args.model);
     if let Err(error) = to
         .platform
@@ -171,7 +191,8 @@ pub async fn promote<C: CloudFormation, P: Platform>(
     }
     let apply_args = ApplyArgs {
         target: target.name.clone(),
-        yes: args.yes,
+        // Confirmed above.
+        yes: true,
         allow_replace: Vec::new(),
         stacks: vec![format!("endpoint-{}", args.model)],
         concurrency: 1,

@@ -616,6 +616,38 @@ pub async fn destroy<C: CloudFormation>(
         "will delete, in this order: {}",
         names.join(", ")
     );
+    // What CloudFormation leaves behind (DeletionPolicy: Retain): said before asking, since a
+    // later apply cannot create resources of the same names while they exist.
+    let kept: Vec<String> = targets
+        .iter()
+        .flat_map(|stack| {
+            let template =
+                crate::template::Template::parse(&deployed.stacks[&stack.spec.name].template_body)
+                    .unwrap_or_default();
+            template
+                .resources
+                .iter()
+                .filter(|(_, resource)| resource.deletion_policy.as_deref() == Some("Retain"))
+                .map(|(logical_id, resource)| {
+                    format!(
+                        "{}: {logical_id} ({})",
+                        stack.spec.id, resource.resource_type
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    if !kept.is_empty() {
+        let _ = writeln!(
+            output.err,
+            "will keep (DeletionPolicy: Retain), with their data: {}",
+            kept.join(", ")
+        );
+        let _ = writeln!(
+            output.err,
+            "  a later apply cannot create resources of the same names while these exist: delete them yourself, or import them into the new stacks (CloudFormation resource import)"
+        );
+    }
     if !args.yes {
         let question = format!(
             "delete {} stack(s) of `{}`? type yes: ",
@@ -624,7 +656,10 @@ pub async fn destroy<C: CloudFormation>(
         );
         match context.confirm {
             Some(confirm) if confirm(&question) => {}
-            Some(_) => return ExitStatus::Failure,
+            Some(_) => {
+                let _ = writeln!(output.err, "destroy cancelled: nothing was deleted");
+                return ExitStatus::Failure;
+            }
             None => {
                 return output.fail(&[Error::Usage {
                     message: "destroy needs confirmation and nobody can answer here".into(),

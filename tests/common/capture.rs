@@ -28,11 +28,30 @@ pub async fn capture(
     name: &str,
     command: impl AsyncFnOnce(&mut Output, &Context) -> ExitStatus,
 ) -> Captured {
+    run_captured(name, None, command).await
+}
+
+/// Runs `command` with a person answering every confirmation `answer` (true: "yes").
+#[allow(dead_code)]
+pub async fn capture_answering(
+    name: &str,
+    answer: bool,
+    command: impl AsyncFnOnce(&mut Output, &Context) -> ExitStatus,
+) -> Captured {
+    run_captured(name, Some(answer), command).await
+}
+
+async fn run_captured(
+    name: &str,
+    answer: Option<bool>,
+    command: impl AsyncFnOnce(&mut Output, &Context) -> ExitStatus,
+) -> Captured {
     // Each run names its change sets apart, as the clock does for real runs.
     static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let interrupt = Interrupt::default();
+    let answering = move |_: &str| answer.unwrap_or(false);
     let status = {
         let mut output = Output {
             out: &mut out,
@@ -46,7 +65,7 @@ pub async fn capture(
             polling: POLLING,
             change_set_name: format!("mlops-infra-{name}-{run}"),
             interrupt: &interrupt,
-            confirm: None,
+            confirm: answer.map(|_| &answering as &dyn Fn(&str) -> bool),
             now: "2026-11-25T10:00:00Z".into(),
         };
         command(&mut output, &context).await
