@@ -612,3 +612,32 @@ async fn destroy_says_what_it_keeps_and_a_no_deletes_nothing() {
         "CREATE_COMPLETE"
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_missing_saved_plan_and_an_unknown_allow_replace_are_named() {
+    let fake = FakeCloudFormation::new();
+    let missing = apply(&fake, &repo(), "build/ci/plan.json", |_| {}).await;
+    assert_eq!(missing.status, ExitStatus::Failure);
+    assert!(
+        missing.stderr.contains("build/ci/plan.json: no such file"),
+        "{}",
+        missing.stderr
+    );
+    let typo = apply(&fake, &repo(), "staging", |args| {
+        args.allow_replace = vec!["DataBuckt".into()];
+    })
+    .await;
+    assert_eq!(typo.status, ExitStatus::Failure);
+    assert!(
+        typo.stderr
+            .contains("--allow-replace DataBuckt: no resource of `staging` has that logical ID"),
+        "{}",
+        typo.stderr
+    );
+    assert!(
+        typo.stderr.contains("did you mean `DataBucket`?"),
+        "{}",
+        typo.stderr
+    );
+    assert!(fake.stack("mlops-images-staging-storage").is_none());
+}

@@ -75,6 +75,36 @@ fn prepare(
     Ok((environment, rendered))
 }
 
+/// `--allow-replace` names logical IDs; one that matches no resource of the plan's stacks is a
+/// typo that would otherwise silently allow nothing.
+fn check_allowed_replacements(plan: &plan::Plan, allowed: &[String]) -> Result<(), Error> {
+    let known: Vec<String> = plan
+        .stacks
+        .iter()
+        .flat_map(|stack| {
+            crate::template::Template::parse(&stack.template_body)
+                .map(|template| template.resources.keys().cloned().collect::<Vec<_>>())
+                .unwrap_or_default()
+        })
+        .collect();
+    for id in allowed {
+        if !known.contains(id) {
+            let close = crate::error::did_you_mean(id, known.iter().map(String::as_str));
+            return Err(Error::Usage {
+                message: format!(
+                    "--allow-replace {id}: no resource of `{}` has that logical ID",
+                    plan.environment
+                ),
+                hint: Some(match close {
+                    Some(close) => format!("did you mean `{close}`?"),
+                    None => "name the logical ID the plan shows as DANGEROUS".into(),
+                }),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The account guard: credentials for another account never touch this environment.
 pub(crate) async fn guard<C: CloudFormation>(
     client: &C,
@@ -297,6 +327,16 @@ pub async fn apply<C: CloudFormation, P: Platform>(
     context: &Context<'_>,
 ) -> ExitStatus {
     let saved = Path::new(&args.target).is_file();
+    // A path that is not there is a missing saved plan, not an environment name.
+    if !saved && (args.target.contains('/') || args.target.ends_with(".json")) {
+        return output.fail(&[Error::Usage {
+            message: format!("{}: no such file", args.target),
+            hint: Some(
+                "apply takes an environment name (`mlops-infra apply staging`) or a plan saved by `mlops-infra plan <env> --out FILE`"
+                    .into(),
+            ),
+        }]);
+    }
     let (environment, mut plan) = if saved {
         let path = Path::new(&args.target);
         let plan: Plan = match std::fs::read_to_string(path)
@@ -384,6 +424,9 @@ pub async fn apply<C: CloudFormation, P: Platform>(
         change_set_name: context.change_set_name.clone(),
         template_bucket: environment.storage.artifacts_bucket_name.clone(),
     };
+    if let Err(error) = check_allowed_replacements(&plan, &args.allow_replace) {
+        return output.fail(&[error]);
+    }
     let refusals = apply::refusals(&plan, &options);
     if !refusals.is_empty() {
         let errors: Vec<Error> = refusals
