@@ -171,7 +171,9 @@ class Pipeline:
 
     def script_step(self, script: str) -> dict:
         found = [step for step in self.steps if script_of(step) == script]
-        assert len(found) == 1, f"{self.environment}: expected one Processing step running {script}.py, found {len(found)}"
+        assert len(found) == 1, (
+            f"{self.environment}: expected one Processing step running {script}.py, found {len(found)}"
+        )
         return found[0]
 
     def only_step(self, kind: str) -> dict:
@@ -438,7 +440,9 @@ def test_training_channels_read_record_io_outputs_only(pipeline: Pipeline) -> No
 def test_image_shape_matches_the_preprocessed_size(pipeline: Pipeline) -> None:
     step = pipeline.script_step("preprocess")
     expected = f"3,{pipeline.flag(step, '--image-height')},{pipeline.flag(step, '--image-width')}"
-    shapes = [training["Arguments"]["HyperParameters"]["image_shape"] for training in pipeline.steps_of_type("Training")]
+    shapes = [
+        training["Arguments"]["HyperParameters"]["image_shape"] for training in pipeline.steps_of_type("Training")
+    ]
     shapes += [
         tuning["Arguments"]["TrainingJobDefinition"]["StaticHyperParameters"]["image_shape"]
         for tuning in pipeline.steps_of_type("Tuning")
@@ -570,7 +574,8 @@ def reference_key(value: Any) -> str:
 
 
 def files_under(folder: Path) -> dict[str, bytes]:
-    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+    files = sorted(path for path in folder.rglob("*") if path.is_file())
+    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in files}
 
 
 def owner_of(key: str, instances: int) -> int:
@@ -729,7 +734,8 @@ def check_sharded_data_quality(pipeline: Pipeline, ran: list[Instance], raw: Pat
         assert given, f"{instance.host} got no image; use more images"
         shard = Path(local(pipeline.flag(step, "--output"), instance.root)) / data_quality.SHARDS
         assert sorted(path.name for path in shard.iterdir()) == [data_quality.shard_file_name(position, count)]
-        header, *lines = (json.loads(line) for line in (shard / data_quality.shard_file_name(position, count)).open())
+        text = (shard / data_quality.shard_file_name(position, count)).read_text(encoding="ascii")
+        header, *lines = (json.loads(line) for line in text.splitlines())
         assert (header["shard"], header["shard_count"]) == (position, count)
         assert header["input_distribution"] == data_quality.SHARDED
         checked = [line["key"] for line in lines if "key" in line]
@@ -756,7 +762,8 @@ def test_a_small_dataset_through_the_pipeline_invocation(environment: str, tmp_p
         # The merged manifest is the one a single instance checking every file writes.
         (single,) = run_processing(pipeline, quality, store, tmp_path / "data-quality-single", instances=1)
         manifest = pipeline.manifest_step()
-        merged = store[reference_key(output_reference(manifest, output_at(manifest, pipeline.flag(manifest, "--output"))))]
+        manifest_output = output_at(manifest, pipeline.flag(manifest, "--output"))
+        merged = store[reference_key(output_reference(manifest, manifest_output))]
         assert files_under(merged) == files_under(Path(local(pipeline.flag(quality, "--output"), single.root)))
 
     # The datasets: preprocess on each instance (every one with every image), merged when several.
@@ -778,7 +785,8 @@ def test_a_small_dataset_through_the_pipeline_invocation(environment: str, tmp_p
         training = pipeline.only_step(kind)
         json_get = num_training_samples_json_get(training)
         property_file = property_files(dataset)[json_get["PropertyFile"]["Get"].rsplit(".", 1)[1]]
-        index_folder = store[reference_key(output_reference(dataset, output_named(dataset, property_file["OutputName"])))]
+        index_output = output_named(dataset, property_file["OutputName"])
+        index_folder = store[reference_key(output_reference(dataset, index_output))]
         split_file = index_folder / property_file["FilePath"]
         value = json_path(json.loads(split_file.read_text(encoding="utf-8")), json_get["Path"], split_file)
         assert isinstance(value, int) and not isinstance(value, bool), value
