@@ -26,14 +26,27 @@ pub struct GlobalArgs {
         long = "project-dir",
         global = true,
         default_value = ".",
-        value_name = "DIR"
+        value_name = "DIR",
+        help_heading = "Global options"
     )]
     pub project_dir: PathBuf,
     /// When to colour output; NO_COLOR in the environment turns it off under `auto`
-    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t = ColorChoice::Auto,
+        help_heading = "Global options"
+    )]
     pub color: ColorChoice,
     /// Say more about what is happening (repeat for more)
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(
+        short,
+        long,
+        global = true,
+        action = clap::ArgAction::Count,
+        help_heading = "Global options"
+    )]
     pub verbose: u8,
 }
 
@@ -77,6 +90,11 @@ pub enum Command {
     /// Delete an environment's stacks in reverse dependency order
     #[command(after_help = "Example:\n  mlops-infra destroy dev --yes")]
     Destroy(DestroyArgs),
+    /// Print a shell completion script
+    #[command(
+        after_help = "Examples:\n  mlops-infra completions bash > ~/.local/share/bash-completion/completions/mlops-infra\n  mlops-infra completions zsh > \"${fpath[1]}/_mlops-infra\"\n  mlops-infra completions fish > ~/.config/fish/completions/mlops-infra.fish"
+    )]
+    Completions(CompletionsArgs),
     /// List each model's packages in the registry: version, status, creation time, metrics
     #[command(
         after_help = "Examples:\n  mlops-infra models staging\n  mlops-infra models staging --model trees --output json"
@@ -280,6 +298,13 @@ pub struct OutputsArgs {
     pub environment: String,
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]

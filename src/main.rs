@@ -59,6 +59,15 @@ fn main() -> ExitCode {
     let status = match &cli.command {
         Command::Render(args) => commands::render(project_dir, args, &mut output),
         Command::Validate(args) => commands::validate(project_dir, args, &mut output),
+        Command::Completions(args) => {
+            use clap::CommandFactory;
+            let mut command = Cli::command();
+            // Into memory first: clap_complete panics on a write error (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut command, "mlops-infra", &mut script);
+            let _ = output.out.write_all(&script);
+            ExitStatus::Success
+        }
         command => run_against_aws(project_dir, command, &mut output),
     };
     ExitCode::from(status.code() as u8)
@@ -160,7 +169,9 @@ fn run_against_aws(
                 Command::Doctor(args) => {
                     operate::doctor(&platform, project_dir, args, output).await
                 }
-                Command::Render(_) | Command::Validate(_) => ExitStatus::Failure,
+                Command::Render(_) | Command::Validate(_) | Command::Completions(_) => {
+                    ExitStatus::Failure
+                }
             }
         };
         let watch = async {
@@ -229,6 +240,6 @@ fn environment_of(command: &Command) -> Option<String> {
             }
             args.target.clone()
         }
-        Command::Render(_) | Command::Validate(_) => return None,
+        Command::Render(_) | Command::Validate(_) | Command::Completions(_) => return None,
     })
 }

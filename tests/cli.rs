@@ -28,3 +28,29 @@ fn help_and_version_exit_0() {
     );
     assert_eq!(run(&repo(), &["--version"]).code, 0);
 }
+
+#[test]
+fn completions_cover_every_command() {
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let script = run(&repo(), &["completions", shell]);
+        assert_eq!(script.code, 0, "{shell}: {}", script.stderr);
+        for command in ["plan", "apply", "promote", "doctor", "completions"] {
+            assert!(script.stdout.contains(command), "{shell} lacks {command}");
+        }
+    }
+}
+
+#[test]
+fn global_options_are_listed_apart() {
+    let help = run(&repo(), &["apply", "--help"]);
+    let (own, global) = help
+        .stdout
+        .split_once("Global options:")
+        .expect("a Global options heading");
+    assert!(own.contains("--allow-replace"), "{own}");
+    assert!(
+        global.contains("--project-dir") && global.contains("--color"),
+        "{global}"
+    );
+    assert!(!own.contains("--project-dir"), "{own}");
+}
