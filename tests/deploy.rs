@@ -227,7 +227,8 @@ for summary in sm.list_pipelines()["PipelineSummaries"]:
         script = step["Arguments"]["AppSpecification"]["ContainerEntrypoint"][-1].rsplit("/", 1)[1]
         for item in step["Arguments"]["ProcessingInputs"]:
             if item["InputName"] == "code":
-                for name in (script, "requirements.txt"):
+                # Every script imports parallel.py, which apply uploads beside them.
+                for name in (script, "requirements.txt", "parallel.py"):
                     uri = item["S3Input"]["S3Uri"] + name
                     bucket, key = uri[len("s3://"):].split("/", 1)
                     code[uri] = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
@@ -245,6 +246,9 @@ print(json.dumps(code))
         [
             "data_quality.py",
             "evaluate.py",
+            "merge_manifests.py",
+            "merge_records.py",
+            "parallel.py",
             "preprocess.py",
             "requirements.txt"
         ]

@@ -193,7 +193,7 @@ fn model_package_groups_are_retained() {
             );
         }
     });
-    assert_eq!(groups, 2 + 4 + 4);
+    assert_eq!(groups, 3 + 4 + 4);
 }
 
 #[test]
@@ -318,5 +318,5 @@ fn every_rendered_pipeline_resolves_and_runs_the_steps_in_order() {
             );
         }
     });
-    assert_eq!(pipelines, 2 + 4 + 4);
+    assert_eq!(pipelines, 3 + 4 + 4);
 }
