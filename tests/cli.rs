@@ -54,3 +54,56 @@ fn global_options_are_listed_apart() {
     );
     assert!(!own.contains("--project-dir"), "{own}");
 }
+
+#[test]
+fn an_endpoint_that_refuses_connections_fails_at_once_in_one_sentence() {
+    let refused = common::run_with(
+        &repo(),
+        &["status", "staging"],
+        &[
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:1"),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ],
+    );
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("cannot reach the AWS endpoint (connection refused)"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused
+            .stderr
+            .contains("AWS_ENDPOINT_URL is http://127.0.0.1:1: is the local AWS running?"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        !refused.stderr.contains("DispatchFailure"),
+        "{}",
+        refused.stderr
+    );
+}
+
+#[test]
+fn no_credentials_at_all_says_where_credentials_come_from() {
+    let home = tempfile::tempdir().expect("home");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mlops-infra"))
+        .args(["-C", &repo().to_string_lossy(), "status", "staging"])
+        .env_clear()
+        .env("HOME", home.path())
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no AWS credentials found"), "{stderr}");
+    assert!(stderr.contains("set AWS_PROFILE"), "{stderr}");
+    assert!(!stderr.contains("DispatchFailure"), "{stderr}");
+}

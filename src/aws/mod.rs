@@ -171,6 +171,13 @@ pub enum AwsError {
     Validation(String),
     #[error("connection failed: {0}")]
     Transport(String),
+    /// Nothing listens where the requests go (connection refused, unknown host): retrying
+    /// does not help.
+    #[error("cannot reach the AWS endpoint ({0})")]
+    Unreachable(String),
+    /// The credential chain found nothing to sign with.
+    #[error("no AWS credentials found")]
+    NoCredentials,
     #[error("{0}")]
     Other(String),
 }

@@ -68,7 +68,13 @@ impl SdkCloudFormation {
         SdkCloudFormation {
             cloudformation: aws_sdk_cloudformation::Client::new(config),
             s3: s3_client(config),
-            sts: Some(aws_sdk_sts::Client::new(config)),
+            // The account guard's call comes first: one attempt, so an endpoint that refuses
+            // connections (the local AWS not started) fails at once instead of after backoff.
+            sts: Some(aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(config)
+                    .retry_config(RetryConfig::standard().with_max_attempts(1))
+                    .build(),
+            )),
         }
     }
 
@@ -541,11 +547,36 @@ where
             AwsError::Transport(DisplayErrorContext(&error).to_string())
         }
         SdkError::DispatchFailure(failure) if failure.is_io() || failure.is_timeout() => {
-            AwsError::Transport(DisplayErrorContext(&error).to_string())
+            let text = DisplayErrorContext(&error).to_string();
+            match unreachable_reason(&text) {
+                Some(reason) => AwsError::Unreachable(reason.to_string()),
+                None => AwsError::Transport(text),
+            }
         }
         // Other dispatch failures happen before anything is sent: no credentials, no region,
         // a bad endpoint. Retrying does not help.
-        _ => AwsError::Other(DisplayErrorContext(&error).to_string()),
+        _ => {
+            let text = DisplayErrorContext(&error).to_string();
+            if text.contains("no providers in chain provided credentials")
+                || text.contains("failed to load credentials")
+            {
+                AwsError::NoCredentials
+            } else {
+                AwsError::Other(text)
+            }
+        }
+    }
+}
+
+/// Why a connection could not be made at all, from the connector's error text; `None` for
+/// failures worth retrying (a reset, a timeout).
+fn unreachable_reason(text: &str) -> Option<&'static str> {
+    if text.contains("Connection refused") {
+        Some("connection refused")
+    } else if text.contains("dns error") || text.contains("failed to lookup address") {
+        Some("unknown host")
+    } else {
+        None
     }
 }
 

@@ -40,6 +40,15 @@ pub(crate) fn aws_error(action: &str, error: AwsError) -> Error {
     let hint = match &error {
         AwsError::AccessDenied(_) => Some("check the credentials in use (profile, SSO session, environment) and their permissions; `aws sts get-caller-identity` shows who you are".to_string()),
         AwsError::Transport(_) => Some("check the network and AWS_ENDPOINT_URL if one is set".to_string()),
+        AwsError::Unreachable(_) => Some(match std::env::var("AWS_ENDPOINT_URL") {
+            Ok(url) if !url.is_empty() => format!(
+                "AWS_ENDPOINT_URL is {url}: is the local AWS running? `scripts/local-aws start`, then `eval \"$(scripts/local-aws env)\"`"
+            ),
+            _ => "check the network, a proxy (HTTPS_PROXY) or a VPN".to_string(),
+        }),
+        AwsError::NoCredentials => Some(
+            "set AWS_PROFILE (or `profile:` in the environment file), log in with `aws sso login`, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".to_string(),
+        ),
         AwsError::Throttled(_) => Some("AWS is throttling requests; run again in a minute".to_string()),
         _ => None,
     };
