@@ -727,7 +727,7 @@ async fn the_sdk_retries_throttling_before_the_adapter_sees_it() {
 }
 
 #[tokio::test]
-async fn an_unreachable_endpoint_is_a_transport_error() {
+async fn a_refused_connection_is_unreachable_not_worth_retrying() {
     // Port 1 on the loopback interface: nothing listens, the connection is refused at once.
     let config = cloudformation::Config::builder()
         .with_test_defaults()
@@ -738,7 +738,11 @@ async fn an_unreachable_endpoint_is_a_transport_error() {
     let adapter =
         SdkCloudFormation::from_clients(cloudformation::Client::from_conf(config), s3_client(&[]));
     let result = adapter.describe_stack("app").await;
-    assert!(matches!(&result, Err(AwsError::Transport(_))), "{result:?}");
+    assert_eq!(
+        result,
+        Err(AwsError::Unreachable("connection refused".into()))
+    );
+    assert!(!AwsError::Unreachable(String::new()).is_transient());
 }
 
 // --- template upload ------------------------------------------------------------------------------
