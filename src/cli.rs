@@ -290,6 +290,9 @@ pub struct ApplyArgs {
     /// Stacks applied at once
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
+    /// The result as JSON on stdout too (the default when stdout is not a terminal)
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
 }
 
 #[derive(Debug, Args)]

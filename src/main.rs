@@ -53,6 +53,7 @@ fn main() -> ExitCode {
         palette: Palette::new(color),
         color: color_out,
         live: std::io::stderr().is_terminal(),
+        data_to_terminal: std::io::stdout().is_terminal(),
         verbose: cli.global.verbose,
     };
     let project_dir = cli.global.project_dir.as_path();

@@ -26,6 +26,7 @@ async fn apply(
         allow_replace: Vec::new(),
         stacks: Vec::new(),
         concurrency: 3,
+        output: mlops_infra::cli::OutputFormat::Text,
     };
     extra(&mut args);
     let platform = FakePlatform::new("222222222222");
@@ -640,4 +641,34 @@ async fn a_missing_saved_plan_and_an_unknown_allow_replace_are_named() {
         typo.stderr
     );
     assert!(fake.stack("mlops-images-staging-storage").is_none());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_apply_ends_with_a_summary_a_person_reads() {
+    let fake = FakeCloudFormation::new();
+    fake.fail_next_execute(
+        "mlops-images-staging-iam",
+        "CodeBuildRole",
+        "Role limit exceeded",
+    );
+    let failed = apply(&fake, &repo(), "staging", |_| {}).await;
+    let summary = failed
+        .stderr
+        .split_once("\nApply failed:")
+        .map(|(_, rest)| format!("Apply failed:{rest}"))
+        .unwrap_or_else(|| panic!("no summary line:\n{}", failed.stderr));
+    insta::assert_snapshot!("apply_failed_summary", summary);
+    let rerun = apply(&fake, &repo(), "staging", |_| {}).await;
+    assert!(
+        rerun
+            .stderr
+            .contains("Apply complete: 13 created, 0 updated, 1 unchanged, 0 failed (stacks)."),
+        "{}",
+        rerun.stderr
+    );
+    assert!(rerun.stderr.contains("  API: https://"), "{}", rerun.stderr);
+    // The JSON result goes to stdout for scripts (stdout is not a terminal here).
+    let report: serde_json::Value =
+        serde_json::from_str(rerun.stdout.trim()).expect("the JSON report");
+    assert_eq!(report["stacks"].as_array().map(Vec::len), Some(14));
 }

@@ -31,6 +31,7 @@ fn apply_args(environment: &str) -> ApplyArgs {
         allow_replace: Vec::new(),
         stacks: Vec::new(),
         concurrency: 3,
+        output: mlops_infra::cli::OutputFormat::Text,
     }
 }
 

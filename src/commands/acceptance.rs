@@ -196,6 +196,7 @@ pub async fn promote<C: CloudFormation, P: Platform>(
         allow_replace: Vec::new(),
         stacks: vec![format!("endpoint-{}", args.model)],
         concurrency: 1,
+        output: crate::cli::OutputFormat::Text,
     };
     let status = deploy::apply(
         to.client,

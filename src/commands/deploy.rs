@@ -514,15 +514,86 @@ pub async fn apply<C: CloudFormation, P: Platform>(
             );
         }
     }
-    let _ = writeln!(
-        output.out,
-        "{}",
-        serde_json::to_string(&report).unwrap_or_default()
-    );
+    write_apply_summary(client, &report, output).await;
+    if args.output == crate::cli::OutputFormat::Json || !output.data_to_terminal {
+        let _ = writeln!(
+            output.out,
+            "{}",
+            serde_json::to_string(&report).unwrap_or_default()
+        );
+    }
     if report.succeeded() {
         ExitStatus::Success
     } else {
         ExitStatus::Failure
+    }
+}
+
+/// The line a person reads at the end of an apply, what did not go through and why, and the
+/// outputs people reach for next (endpoint names, the API's URL).
+async fn write_apply_summary<C: CloudFormation>(
+    client: &C,
+    report: &apply::ApplyReport,
+    output: &mut Output<'_>,
+) {
+    let (mut created, mut updated, mut unchanged, mut failed, mut skipped, mut interrupted) =
+        (0, 0, 0, 0, 0, 0);
+    for stack in &report.stacks {
+        match &stack.outcome {
+            apply::Outcome::Applied { status } if status.starts_with("CREATE") => created += 1,
+            apply::Outcome::Applied { .. } => updated += 1,
+            apply::Outcome::Unchanged => unchanged += 1,
+            apply::Outcome::Failed { .. } => failed += 1,
+            apply::Outcome::Skipped { .. } => skipped += 1,
+            apply::Outcome::Interrupted { .. } => interrupted += 1,
+        }
+    }
+    let mut counts =
+        format!("{created} created, {updated} updated, {unchanged} unchanged, {failed} failed");
+    if skipped > 0 {
+        counts.push_str(&format!(", {skipped} skipped"));
+    }
+    if interrupted > 0 {
+        counts.push_str(&format!(", {interrupted} interrupted"));
+    }
+    let verdict = if report.succeeded() {
+        "Apply complete"
+    } else if interrupted > 0 {
+        "Apply interrupted"
+    } else {
+        "Apply failed"
+    };
+    let _ = writeln!(output.err, "\n{verdict}: {counts} (stacks).");
+    for stack in &report.stacks {
+        if !stack.outcome.is_success() {
+            let _ = writeln!(output.err, "  {}: {}", stack.name, describe(&stack.outcome));
+        }
+    }
+    let mut endpoints = Vec::new();
+    let mut api = None;
+    for stack in report
+        .stacks
+        .iter()
+        .filter(|stack| stack.outcome.is_success())
+    {
+        let reads_outputs = stack.id == "api" || stack.id.starts_with("endpoint-");
+        if !reads_outputs {
+            continue;
+        }
+        if let Ok(Some(current)) = client.describe_stack(&stack.name).await {
+            if let Some(name) = current.outputs.get("EndpointName") {
+                endpoints.push(name.clone());
+            }
+            if let Some(url) = current.outputs.get("ApiUrl") {
+                api = Some(url.clone());
+            }
+        }
+    }
+    if !endpoints.is_empty() {
+        let _ = writeln!(output.err, "  endpoints: {}", endpoints.join(", "));
+    }
+    if let Some(url) = api {
+        let _ = writeln!(output.err, "  API: {url}");
     }
 }
 

@@ -26,6 +26,9 @@ pub struct Output<'a> {
     pub color: bool,
     /// Progress redrawn in place (stderr is a terminal) rather than one line per event.
     pub live: bool,
+    /// stdout is a terminal: a person reads it, so machine-readable results (apply's JSON
+    /// report) are left out unless asked for.
+    pub data_to_terminal: bool,
     /// `-v` count: 1 adds what was loaded and the launch order.
     pub verbose: u8,
 }

@@ -59,6 +59,7 @@ async fn run_captured(
             palette: Palette::new(false),
             color: false,
             live: false,
+            data_to_terminal: false,
             verbose: 0,
         };
         let context = Context {
