@@ -259,7 +259,7 @@ pub struct PlanArgs {
     /// Exit 0 when there are no changes, 2 when there are, 1 on error
     #[arg(long)]
     pub detailed_exitcode: bool,
-    /// Plan only these stacks (ids such as `storage` or `endpoint-plants`)
+    /// Plan only these stacks (ids such as `storage` or `endpoint-plants`, or full stack names)
     #[arg(long = "stack", value_name = "ID")]
     pub stacks: Vec<String>,
     /// Save the plan, to apply exactly it later with `apply FILE`
@@ -284,7 +284,7 @@ pub struct ApplyArgs {
     /// Allow replacing or deleting this data-bearing resource (logical id); repeatable
     #[arg(long = "allow-replace", value_name = "LOGICAL_ID")]
     pub allow_replace: Vec<String>,
-    /// Apply only these stacks (ids)
+    /// Apply only these stacks (ids such as `storage`, or full stack names)
     #[arg(long = "stack", value_name = "ID")]
     pub stacks: Vec<String>,
     /// Stacks applied at once

@@ -672,3 +672,35 @@ async fn an_apply_ends_with_a_summary_a_person_reads() {
         serde_json::from_str(rerun.stdout.trim()).expect("the JSON report");
     assert_eq!(report["stacks"].as_array().map(Vec::len), Some(14));
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn stack_selection_takes_ids_and_full_names() {
+    let fake = FakeCloudFormation::new();
+    let applied = apply(&fake, &repo(), "staging", |args| {
+        args.stacks = vec!["storage".into(), "mlops-images-staging-iam".into()];
+    })
+    .await;
+    assert_eq!(applied.status, ExitStatus::Success, "{}", applied.stderr);
+    assert!(fake.stack("mlops-images-staging-iam").is_some());
+    assert!(fake.stack("mlops-images-staging-registry").is_none());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn status_is_a_table_in_launch_order() {
+    let fake = FakeCloudFormation::new();
+    let applied = apply(&fake, &repo(), "staging", |args| {
+        args.stacks = vec!["storage".into(), "iam".into()];
+    })
+    .await;
+    assert_eq!(applied.status, ExitStatus::Success, "{}", applied.stderr);
+    let args = mlops_infra::cli::EnvironmentArgs {
+        environment: "staging".into(),
+    };
+    let status = capture("status", async |output, context| {
+        deploy::status(&fake, &repo(), &args, output, context).await
+    })
+    .await;
+    assert_eq!(status.status, ExitStatus::Success, "{}", status.stderr);
+    // The in-memory CloudFormation's clock is deterministic, so the times are too.
+    insta::assert_snapshot!("status_table", status.stdout);
+}

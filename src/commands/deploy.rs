@@ -132,6 +132,16 @@ fn keep_stacks(plan: &mut Plan, stacks: &[String]) -> Result<(), Error> {
     if stacks.is_empty() {
         return Ok(());
     }
+    // A stack's full CloudFormation name names it as well as its id.
+    let stacks: Vec<String> = stacks
+        .iter()
+        .map(|given| {
+            plan.stacks
+                .iter()
+                .find(|stack| &stack.name == given)
+                .map_or_else(|| given.clone(), |stack| stack.id.clone())
+        })
+        .collect();
     if let Some(unknown) = stacks.iter().find(|id| plan.stack(id).is_none()) {
         let known: Vec<&str> = plan.stacks.iter().map(|stack| stack.id.as_str()).collect();
         return Err(Error::Usage {
@@ -628,19 +638,45 @@ pub async fn status<C: CloudFormation>(
             Ok(read) => read,
             Err(status) => return status,
         };
-    for stack in &rendered {
-        let (status, updated) = match deployed.stacks.get(&stack.spec.name) {
-            Some(current) => (
+    // In launch order, as the plan lists them.
+    let order: Vec<&RenderedStack> = match crate::graph::Graph::new(&rendered).batches() {
+        Ok(batches) => batches
+            .iter()
+            .flatten()
+            .filter_map(|id| rendered.iter().find(|stack| &stack.spec.id == id))
+            .collect(),
+        Err(_) => rendered.iter().collect(),
+    };
+    let rows: Vec<[String; 3]> = order
+        .iter()
+        .map(|stack| match deployed.stacks.get(&stack.spec.name) {
+            Some(current) => [
+                stack.spec.name.clone(),
                 current.status.0.clone(),
                 current.last_updated.clone().unwrap_or_default(),
-            ),
-            None => ("NOT_DEPLOYED".to_string(), String::new()),
-        };
-        let _ = writeln!(
-            output.out,
-            "{:<45} {:<28} {updated}",
-            stack.spec.name, status
+            ],
+            None => [
+                stack.spec.name.clone(),
+                "NOT_DEPLOYED".into(),
+                String::new(),
+            ],
+        })
+        .collect();
+    let header = ["STACK".to_string(), "STATUS".into(), "LAST UPDATED".into()];
+    let width = |column: usize| {
+        rows.iter()
+            .chain(std::iter::once(&header))
+            .map(|row| row[column].chars().count())
+            .max()
+            .unwrap_or_default()
+    };
+    let (name_width, status_width) = (width(0), width(1));
+    for row in std::iter::once(&header).chain(&rows) {
+        let line = format!(
+            "{:<name_width$}  {:<status_width$}  {}",
+            row[0], row[1], row[2]
         );
+        let _ = writeln!(output.out, "{}", line.trim_end());
     }
     ExitStatus::Success
 }
