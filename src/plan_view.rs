@@ -44,13 +44,20 @@ impl Colors {
     }
 }
 
-/// Counts for the summary line.
+/// Counts for the summary line: stacks, and the resources in them.
 pub struct Summary {
     pub create: usize,
     pub update: usize,
     pub unchanged: usize,
     pub blocked: usize,
     pub dangerous: usize,
+    pub resources_added: usize,
+    pub resources_changed: usize,
+    /// Of the changed ones, those replaced (or possibly replaced).
+    pub resources_replaced: usize,
+    pub resources_removed: usize,
+    /// Resources whose policies grant something new.
+    pub broadened: usize,
 }
 
 pub fn summary(plan: &Plan) -> Summary {
@@ -60,26 +67,58 @@ pub fn summary(plan: &Plan) -> Summary {
             .filter(|stack| stack.action == action)
             .count()
     };
+    let resources = || {
+        plan.stacks
+            .iter()
+            .filter(|stack| !matches!(stack.action, StackAction::NoChange | StackAction::Blocked))
+            .flat_map(|stack| &stack.resources)
+    };
+    let of = |action: ResourceAction| resources().filter(|r| r.action == action).count();
     Summary {
         create: count(StackAction::Create) + count(StackAction::Recreate),
         update: count(StackAction::Update),
         unchanged: count(StackAction::NoChange),
         blocked: count(StackAction::Blocked),
         dangerous: plan.dangerous().count(),
+        resources_added: of(ResourceAction::Add),
+        resources_changed: of(ResourceAction::Modify),
+        resources_replaced: resources()
+            .filter(|r| r.action == ResourceAction::Modify && r.replacement != Replacement::No)
+            .count(),
+        resources_removed: of(ResourceAction::Remove),
+        broadened: resources().filter(|r| r.broadening.is_some()).count(),
     }
 }
 
+/// `Resources: 3 to add, 1 to change (1 replaced), 0 to remove. Stacks: 1 to create, 1 to
+/// update, 12 unchanged.` and what needs a reviewer's eye.
 pub fn summary_line(plan: &Plan) -> String {
     let summary = summary(plan);
     let mut line = format!(
-        "{} to create, {} to update, {} unchanged",
-        summary.create, summary.update, summary.unchanged
+        "Resources: {} to add, {} to change",
+        summary.resources_added, summary.resources_changed
+    );
+    if summary.resources_replaced > 0 {
+        let _ = write!(line, " ({} replaced)", summary.resources_replaced);
+    }
+    let _ = write!(
+        line,
+        ", {} to remove. Stacks: {} to create, {} to update, {} unchanged",
+        summary.resources_removed, summary.create, summary.update, summary.unchanged
     );
     if summary.blocked > 0 {
         let _ = write!(line, ", {} blocked", summary.blocked);
     }
+    line.push('.');
     if summary.dangerous > 0 {
-        let _ = write!(line, "; {} dangerous change(s)", summary.dangerous);
+        let _ = write!(line, " {} dangerous change(s).", summary.dangerous);
+    }
+    if summary.broadened > 0 {
+        let _ = write!(
+            line,
+            " {} resource(s) grant new permissions.",
+            summary.broadened
+        );
     }
     line
 }
@@ -313,14 +352,28 @@ fn deployer(stack: &StackPlan) -> String {
     }
 }
 
-/// The Markdown view, for a pull-request comment.
+/// The Markdown view, for a pull-request comment: changed stacks only, unchanged ones counted.
 pub fn markdown(plan: &Plan) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "### mlops-infra plan: `{}`\n", plan.environment);
+    let _ = writeln!(
+        out,
+        "### mlops-infra plan: `{}` (account {}, {}{})\n",
+        plan.environment,
+        plan.account_id,
+        plan.region,
+        if plan.protected { ", protected" } else { "" }
+    );
     let _ = writeln!(out, "**{}**\n", summary_line(plan));
-    let _ = writeln!(out, "| stack | action | resources changed | dangerous |");
-    let _ = writeln!(out, "|---|---|---|---|");
-    for stack in &plan.stacks {
+    let shown: Vec<&StackPlan> = plan
+        .stacks
+        .iter()
+        .filter(|stack| stack.action != StackAction::NoChange)
+        .collect();
+    if !shown.is_empty() {
+        let _ = writeln!(out, "| stack | action | resources changed | dangerous |");
+        let _ = writeln!(out, "|---|---|---|---|");
+    }
+    for stack in &shown {
         let (_, label) = stack_marker(stack.action);
         let dangerous = stack
             .resources
@@ -332,17 +385,17 @@ pub fn markdown(plan: &Plan) -> String {
             out,
             "| `{}` | {label} | {} | {} |",
             stack.name,
-            if stack.action == StackAction::NoChange {
-                0
-            } else {
-                stack.resources.len()
-            },
+            stack.resources.len(),
             if dangerous.is_empty() {
                 "".to_string()
             } else {
                 format!(":warning: {}", dangerous.join(", "))
             }
         );
+    }
+    let unchanged = plan.stacks.len() - shown.len();
+    if unchanged > 0 {
+        let _ = writeln!(out, "\n{unchanged} stack(s) unchanged.");
     }
     let changed: Vec<&StackPlan> = plan
         .stacks
@@ -373,9 +426,32 @@ pub fn markdown(plan: &Plan) -> String {
     out
 }
 
-/// The JSON view: the plan document, pretty-printed.
+/// The JSON view: the plan document, pretty-printed, with the summary's counts as `totals`.
 pub fn json(plan: &Plan) -> String {
-    let mut text = serde_json::to_string_pretty(plan).unwrap_or_default();
+    let summary = summary(plan);
+    let mut document = serde_json::to_value(plan).unwrap_or_default();
+    if let Some(map) = document.as_object_mut() {
+        map.insert(
+            "totals".into(),
+            serde_json::json!({
+                "stacks": {
+                    "create": summary.create,
+                    "update": summary.update,
+                    "unchanged": summary.unchanged,
+                    "blocked": summary.blocked,
+                },
+                "resources": {
+                    "add": summary.resources_added,
+                    "change": summary.resources_changed,
+                    "replace": summary.resources_replaced,
+                    "remove": summary.resources_removed,
+                },
+                "dangerous": summary.dangerous,
+                "broadened": summary.broadened,
+            }),
+        );
+    }
+    let mut text = serde_json::to_string_pretty(&document).unwrap_or_default();
     text.push('\n');
     text
 }

@@ -54,7 +54,7 @@ fn the_build_plans_keeps_the_plan_and_applies_it() {
         "{plan}"
     );
     assert!(
-        plan.contains("**14 to create, 0 to update, 0 unchanged**"),
+        plan.contains("Stacks: 14 to create, 0 to update, 0 unchanged."),
         "{plan}"
     );
     let saved: serde_json::Value = serde_json::from_str(
@@ -149,7 +149,7 @@ fn the_build_runs_as_the_codebuild_role_and_applies_through_the_cloudformation_r
         aws.log()
     );
     assert!(
-        stdout.contains("**12 to create, 0 to update, 2 unchanged**"),
+        stdout.contains("Stacks: 12 to create, 0 to update, 2 unchanged."),
         "{stdout}"
     );
     let roles = aws.boto3(

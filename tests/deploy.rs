@@ -46,7 +46,7 @@ fn staging_applies_plans_clean_changes_and_is_destroyed() {
     assert!(
         clean
             .stdout
-            .contains("0 to create, 0 to update, 14 unchanged"),
+            .contains("Stacks: 0 to create, 0 to update, 14 unchanged."),
         "{}",
         clean.stdout
     );

@@ -370,3 +370,19 @@ fn saved_plans_round_trip() {
     let again: Plan = serde_json::from_str(&text).expect("parses");
     assert_eq!(again, plan);
 }
+
+#[test]
+fn the_json_plan_carries_totals() {
+    let plan = changed_plan();
+    let document: serde_json::Value =
+        serde_json::from_str(&mlops_infra::plan_view::json(&plan)).expect("json");
+    assert_eq!(
+        document["totals"],
+        serde_json::json!({
+            "stacks": {"create": 0, "update": 6, "unchanged": 8, "blocked": 0},
+            "resources": {"add": 0, "change": 6, "replace": 1, "remove": 0},
+            "dangerous": 1,
+            "broadened": 1,
+        })
+    );
+}

@@ -189,7 +189,7 @@ fn an_approved_package_goes_through_staging_to_prod() {
     assert!(
         switch
             .stdout
-            .contains("0 to create, 1 to update, 13 unchanged"),
+            .contains("Stacks: 0 to create, 1 to update, 13 unchanged."),
         "{}",
         switch.stdout
     );
