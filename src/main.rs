@@ -52,7 +52,11 @@ fn main() -> ExitCode {
         err: &mut stderr.lock(),
         palette: Palette::new(color),
         color: color_out,
-        live: std::io::stderr().is_terminal(),
+        // `-v` prints a line per API call, which a redrawn view would overwrite.
+        live: std::io::stderr().is_terminal() && cli.global.verbose == 0,
+        width: || {
+            terminal_size::terminal_size_of(std::io::stderr()).map(|(width, _)| width.0 as usize)
+        },
         data_to_terminal: std::io::stdout().is_terminal(),
         verbose: cli.global.verbose,
     };

@@ -254,26 +254,73 @@ impl Reporter for LineReporter<'_> {
 }
 
 /// A live view for a terminal: one line per stack (state, elapsed time, latest event),
-/// redrawn in place as progress arrives.
+/// redrawn in place as progress arrives, every line fitted to the terminal's width so nothing
+/// wraps (a wrapped line would break the redraw).
 struct LiveReporter<'a> {
     err: RefCell<&'a mut dyn Write>,
     lines: RefCell<indexmap::IndexMap<String, (Instant, String, String)>>,
     drawn: std::cell::Cell<usize>,
+    width: fn() -> Option<usize>,
+}
+
+/// Below this many columns the live view falls back to one line per event.
+pub const LIVE_MIN_WIDTH: usize = 60;
+
+/// One row of the live view in at most `width - 1` columns (the last column would wrap on
+/// some terminals): the latest event goes first, then the state column shrinks, then the
+/// stack name; what is cut ends in `…`.
+pub fn live_row(stack: &str, state: &str, seconds: u64, latest: &str, width: usize) -> String {
+    let room = width.saturating_sub(1);
+    let time = format!("{seconds:>4}s");
+    // "  " name " " state " " time "  " latest
+    let fixed = 2 + 1 + 1 + time.len() + 2;
+    let (mut name_width, mut state_width) = (45_usize, 24_usize);
+    let mut latest_width = room.saturating_sub(fixed + name_width + state_width);
+    if latest_width < 8 {
+        latest_width = 0;
+        let over = (fixed + name_width + state_width).saturating_sub(room);
+        let from_state = over.min(state_width.saturating_sub(12));
+        state_width -= from_state;
+        name_width -= (over - from_state).min(name_width.saturating_sub(16));
+    }
+    let row = format!(
+        "  {} {} {time}  {}",
+        fit(stack, name_width),
+        fit(state, state_width),
+        cut_to(latest, latest_width)
+    );
+    cut_to(row.trim_end(), room)
+}
+
+/// `text` padded or cut to exactly `width` columns.
+fn fit(text: &str, width: usize) -> String {
+    format!("{:<width$}", cut_to(text, width))
+}
+
+/// `text` cut to at most `width` columns, ending in `…` when cut.
+fn cut_to(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let mut cut: String = text.chars().take(width - 1).collect();
+    cut.push('…');
+    cut
 }
 
 impl LiveReporter<'_> {
     fn redraw(&self) {
+        let width = (self.width)().unwrap_or(120).max(20);
         let mut err = self.err.borrow_mut();
         let lines = self.lines.borrow();
         if self.drawn.get() > 0 {
             let _ = write!(err, "\x1b[{}A", self.drawn.get());
         }
         for (stack, (started, state, latest)) in lines.iter() {
-            let _ = writeln!(
-                err,
-                "\r\x1b[2K  {stack:<45} {state:<24} {:>4}s  {latest}",
-                started.elapsed().as_secs()
-            );
+            let row = live_row(stack, state, started.elapsed().as_secs(), latest, width);
+            let _ = writeln!(err, "\r\x1b[2K{row}");
         }
         self.drawn.set(lines.len());
         let _ = err.flush();
@@ -498,11 +545,14 @@ pub async fn apply<C: CloudFormation, P: Platform>(
             }
         }
     }
-    let report = if output.live {
+    let wide_enough = (output.width)().is_none_or(|width| width >= LIVE_MIN_WIDTH);
+    let live = output.live && wide_enough;
+    let report = if live {
         let reporter = LiveReporter {
             err: RefCell::new(&mut *output.err),
             lines: RefCell::default(),
             drawn: Default::default(),
+            width: output.width,
         };
         apply::apply(client, &plan, &options, &reporter, context.interrupt).await
     } else {
@@ -513,7 +563,7 @@ pub async fn apply<C: CloudFormation, P: Platform>(
         apply::apply(client, &plan, &options, &reporter, context.interrupt).await
     };
     // The live view already shows each stack's outcome in place.
-    if !output.live {
+    if !live {
         let _ = writeln!(output.err, "\nsummary:");
         for stack in &report.stacks {
             let _ = writeln!(

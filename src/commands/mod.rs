@@ -26,6 +26,9 @@ pub struct Output<'a> {
     pub color: bool,
     /// Progress redrawn in place (stderr is a terminal) rather than one line per event.
     pub live: bool,
+    /// The terminal's width now (read at every redraw, so a resized window is followed);
+    /// `None` when unknown.
+    pub width: fn() -> Option<usize>,
     /// stdout is a terminal: a person reads it, so machine-readable results (apply's JSON
     /// report) are left out unless asked for.
     pub data_to_terminal: bool,

@@ -59,6 +59,7 @@ async fn run_captured(
             palette: Palette::new(false),
             color: false,
             live: false,
+            width: || None,
             data_to_terminal: false,
             verbose: 0,
         };
