@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use mlops_infra::apply::{Interrupt, Polling};
+use mlops_infra::aws::call_log::CallLog;
 use mlops_infra::aws::sdk::{SdkCloudFormation, load_config};
 use mlops_infra::aws::sdk_platform::SdkPlatform;
 use mlops_infra::cli::{CiCommand, Cli, ColorChoice, Command, PipelineCommand};
@@ -120,7 +121,7 @@ fn run_against_aws(
     let context = Context { now, ..context };
     let environment = environment_of(command);
     runtime.block_on(async {
-        let (client, platform) = clients(project_dir, environment.as_deref()).await;
+        let (client, platform) = clients(project_dir, environment.as_deref(), output.verbose).await;
         let work = async {
             match command {
                 Command::Plan(args) => {
@@ -151,7 +152,8 @@ fn run_against_aws(
                     acceptance::test(&client, &platform, project_dir, args, output, &context).await
                 }
                 Command::Promote(args) => {
-                    let (to_client, to_platform) = clients(project_dir, Some(&args.to)).await;
+                    let (to_client, to_platform) =
+                        clients(project_dir, Some(&args.to), output.verbose).await;
                     let from = Side {
                         client: &client,
                         platform: &platform,
@@ -203,6 +205,7 @@ fn run_against_aws(
 async fn clients(
     project_dir: &std::path::Path,
     environment: Option<&str>,
+    verbose: u8,
 ) -> (SdkCloudFormation, SdkPlatform) {
     let environment =
         environment.and_then(|name| mlops_infra::config::load(project_dir, name).ok());
@@ -215,9 +218,16 @@ async fn clients(
             .and_then(|environment| environment.profile.as_deref()),
     )
     .await;
+    // -v: a line per API call on stderr; -vv: per attempt too.
+    let log = (verbose > 0).then(|| {
+        CallLog::new(
+            std::sync::Arc::new(|line: &str| eprintln!("{line}")),
+            verbose > 1,
+        )
+    });
     (
-        SdkCloudFormation::from_config(&config),
-        SdkPlatform::from_config(&config),
+        SdkCloudFormation::from_config_logged(&config, log.as_ref()),
+        SdkPlatform::from_config_logged(&config, log.as_ref()),
     )
 }
 

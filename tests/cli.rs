@@ -107,3 +107,35 @@ fn no_credentials_at_all_says_where_credentials_come_from() {
     assert!(stderr.contains("set AWS_PROFILE"), "{stderr}");
     assert!(!stderr.contains("DispatchFailure"), "{stderr}");
 }
+
+#[test]
+fn verbose_shows_each_api_call_and_very_verbose_each_attempt() {
+    let aws = common::LocalAws::start("222222222222");
+    let environment = aws.environment("eu-west-1");
+    let verbose = common::run_with(&repo(), &["-v", "status", "staging"], &environment);
+    assert_eq!(verbose.code, 0, "{}", verbose.stderr);
+    let calls: Vec<&str> = verbose
+        .stderr
+        .lines()
+        .filter(|line| line.starts_with("[aws] "))
+        .collect();
+    assert!(
+        calls
+            .iter()
+            .any(|line| line.contains("GetCallerIdentity 200 ") && line.ends_with(" ms")),
+        "{}",
+        verbose.stderr
+    );
+    assert!(
+        calls
+            .iter()
+            .any(|line| line.contains("DescribeStacks 400 ")),
+        "a stack that does not exist is a 400 from CloudFormation:\n{}",
+        verbose.stderr
+    );
+    assert!(!verbose.stderr.contains("attempt:"), "{}", verbose.stderr);
+    let very = common::run_with(&repo(), &["-vv", "status", "staging"], &environment);
+    assert!(very.stderr.contains("[aws]   attempt: "), "{}", very.stderr);
+    let quiet = common::run_with(&repo(), &["status", "staging"], &environment);
+    assert!(!quiet.stderr.contains("[aws]"), "{}", quiet.stderr);
+}

@@ -2,6 +2,7 @@
 //! it with aws-sdk-rust; `fake.rs` is an in-memory CloudFormation that follows the real
 //! service's semantics, for the core's tests. Nothing outside this folder imports SDK types.
 
+pub mod call_log;
 pub mod calls;
 pub mod fake;
 pub mod fake_platform;

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::error::Error as StdError;
 
+use super::call_log::CallLog;
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_cloudformation::config::http::HttpResponse;
@@ -41,9 +42,16 @@ pub async fn load_config(region: Option<&str>, profile: Option<&str>) -> SdkConf
 /// An S3 client for `config`: path-style addressing against a local endpoint
 /// (`http://127.0.0.1:PORT` has no per-bucket host names).
 pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
+    s3_client_logged(config, None)
+}
+
+pub fn s3_client_logged(config: &SdkConfig, log: Option<&CallLog>) -> aws_sdk_s3::Client {
     let mut s3 = aws_sdk_s3::config::Builder::from(config);
     if config.endpoint_url().is_some() {
         s3 = s3.force_path_style(true);
+    }
+    if let Some(log) = log {
+        s3 = s3.interceptor(log.clone());
     }
     aws_sdk_s3::Client::from_conf(s3.build())
 }
@@ -57,6 +65,18 @@ pub struct SdkCloudFormation {
     sts: Option<aws_sdk_sts::Client>,
 }
 
+/// A client of an SDK crate from `config`, carrying the call log when there is one.
+macro_rules! client {
+    ($krate:ident, $config:expr, $log:expr) => {{
+        let mut builder = $krate::config::Builder::from($config);
+        if let Some(log) = $log {
+            builder = builder.interceptor(log.clone());
+        }
+        $krate::Client::from_conf(builder.build())
+    }};
+}
+pub(crate) use client;
+
 impl SdkCloudFormation {
     /// Clients from the standard configuration chain (see `load_config`).
     pub async fn from_environment(region: Option<&str>, profile: Option<&str>) -> Self {
@@ -65,16 +85,22 @@ impl SdkCloudFormation {
 
     /// Clients from a loaded configuration (the tests point one at the local emulator).
     pub fn from_config(config: &SdkConfig) -> Self {
-        SdkCloudFormation {
-            cloudformation: aws_sdk_cloudformation::Client::new(config),
-            s3: s3_client(config),
+        Self::from_config_logged(config, None)
+    }
+
+    /// The same, every call written to `log` (`-v`).
+    pub fn from_config_logged(config: &SdkConfig, log: Option<&CallLog>) -> Self {
+        let mut sts = aws_sdk_sts::config::Builder::from(config)
             // The account guard's call comes first: one attempt, so an endpoint that refuses
             // connections (the local AWS not started) fails at once instead of after backoff.
-            sts: Some(aws_sdk_sts::Client::from_conf(
-                aws_sdk_sts::config::Builder::from(config)
-                    .retry_config(RetryConfig::standard().with_max_attempts(1))
-                    .build(),
-            )),
+            .retry_config(RetryConfig::standard().with_max_attempts(1));
+        if let Some(log) = log {
+            sts = sts.interceptor(log.clone());
+        }
+        SdkCloudFormation {
+            cloudformation: client!(aws_sdk_cloudformation, config, log),
+            s3: s3_client_logged(config, log),
+            sts: Some(aws_sdk_sts::Client::from_conf(sts.build())),
         }
     }
 

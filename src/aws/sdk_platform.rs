@@ -5,11 +5,12 @@
 use aws_config::SdkConfig;
 use aws_sdk_sagemaker::types as sm;
 
+use super::call_log::CallLog;
 use super::platform::{
     Build, BuildPhase, Decision, EndpointState, Identity, LogPage, LogStream, ModelPackage,
     PipelineExecution, Platform, Simulation,
 };
-use super::sdk::{classify, rfc3339, s3_client};
+use super::sdk::{classify, client, rfc3339, s3_client_logged};
 use super::{AwsError, AwsResult};
 
 /// The release flow's clients, sharing one configuration.
@@ -27,15 +28,20 @@ pub struct SdkPlatform {
 
 impl SdkPlatform {
     pub fn from_config(config: &SdkConfig) -> Self {
+        Self::from_config_logged(config, None)
+    }
+
+    /// The same, every call written to `log` (`-v`).
+    pub fn from_config_logged(config: &SdkConfig, log: Option<&CallLog>) -> Self {
         SdkPlatform {
-            sagemaker: aws_sdk_sagemaker::Client::new(config),
-            runtime: aws_sdk_sagemakerruntime::Client::new(config),
-            ssm: aws_sdk_ssm::Client::new(config),
-            codebuild: aws_sdk_codebuild::Client::new(config),
-            logs: aws_sdk_cloudwatchlogs::Client::new(config),
-            iam: aws_sdk_iam::Client::new(config),
-            sts: aws_sdk_sts::Client::new(config),
-            s3: s3_client(config),
+            sagemaker: client!(aws_sdk_sagemaker, config, log),
+            runtime: client!(aws_sdk_sagemakerruntime, config, log),
+            ssm: client!(aws_sdk_ssm, config, log),
+            codebuild: client!(aws_sdk_codebuild, config, log),
+            logs: client!(aws_sdk_cloudwatchlogs, config, log),
+            iam: client!(aws_sdk_iam, config, log),
+            sts: client!(aws_sdk_sts, config, log),
+            s3: s3_client_logged(config, log),
         }
     }
 }
