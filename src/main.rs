@@ -209,6 +209,21 @@ async fn clients(
 ) -> (SdkCloudFormation, SdkPlatform) {
     let environment =
         environment.and_then(|name| mlops_infra::config::load(project_dir, name).ok());
+    // The standard chain reads the environment's keys before any profile: say so, rather than
+    // let `profile:` be silently ignored.
+    if let Some(profile) = environment
+        .as_ref()
+        .and_then(|environment| environment.profile.as_deref())
+        && std::env::var_os("AWS_ACCESS_KEY_ID").is_some_and(|key| !key.is_empty())
+    {
+        eprintln!(
+            "warning: using AWS_ACCESS_KEY_ID from the process environment, not `profile: {profile}` of environments/{}.yaml (environment variables come first in the credential chain)\n  hint: unset AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY to use the profile",
+            environment
+                .as_ref()
+                .map(|environment| environment.name.as_str())
+                .unwrap_or_default()
+        );
+    }
     let config = load_config(
         environment
             .as_ref()

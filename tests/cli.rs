@@ -139,3 +139,30 @@ fn verbose_shows_each_api_call_and_very_verbose_each_attempt() {
     let quiet = common::run_with(&repo(), &["status", "staging"], &environment);
     assert!(!quiet.stderr.contains("[aws]"), "{}", quiet.stderr);
 }
+
+#[test]
+fn keys_in_the_environment_overriding_a_profile_are_called_out() {
+    let project = common::project_copy();
+    common::edit(
+        project.path(),
+        "environments/staging.yaml",
+        "extends: _common\n",
+        "extends: _common\nprofile: staging-admin\n",
+    );
+    let run = common::run_with(
+        project.path(),
+        &["status", "staging"],
+        &[
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:1"),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ],
+    );
+    assert!(
+        run.stderr.contains(
+            "warning: using AWS_ACCESS_KEY_ID from the process environment, not `profile: staging-admin` of environments/staging.yaml"
+        ),
+        "{}",
+        run.stderr
+    );
+}
