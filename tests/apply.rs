@@ -704,3 +704,51 @@ async fn status_is_a_table_in_launch_order() {
     // The in-memory CloudFormation's clock is deterministic, so the times are too.
     insta::assert_snapshot!("status_table", status.stdout);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn new_grants_need_confirmation() {
+    let fake = FakeCloudFormation::new();
+    let project = project_copy();
+    let first = apply(&fake, project.path(), "staging", |_| {}).await;
+    assert_eq!(first.status, ExitStatus::Success, "{}", first.stderr);
+    edit(
+        project.path(),
+        "templates/iam.yaml.tera",
+        "Action: [kms:Decrypt, kms:Encrypt, kms:GenerateDataKey, kms:DescribeKey]",
+        "Action: [kms:Decrypt, kms:Encrypt, kms:GenerateDataKey, kms:DescribeKey, kms:ReEncryptFrom]",
+    );
+    let unattended = apply(&fake, project.path(), "staging", |args| args.yes = false).await;
+    assert_eq!(unattended.status, ExitStatus::Failure);
+    assert!(
+        unattended.stderr.contains(
+            "grant new permissions (1 resource(s), listed above) and nobody can confirm here"
+        ),
+        "{}",
+        unattended.stderr
+    );
+    let declined = common::capture::capture_answering("apply", false, async |output, context| {
+        let args = ApplyArgs {
+            target: "staging".into(),
+            yes: false,
+            allow_replace: Vec::new(),
+            stacks: Vec::new(),
+            concurrency: 3,
+            output: mlops_infra::cli::OutputFormat::Text,
+        };
+        let platform = FakePlatform::new("222222222222");
+        deploy::apply(&fake, &platform, project.path(), &args, output, context).await
+    })
+    .await;
+    assert!(
+        declined.stderr.contains("not applied"),
+        "{}",
+        declined.stderr
+    );
+    let confirmed = apply(&fake, project.path(), "staging", |_| {}).await;
+    assert_eq!(
+        confirmed.status,
+        ExitStatus::Success,
+        "{}",
+        confirmed.stderr
+    );
+}

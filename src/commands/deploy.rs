@@ -514,6 +514,12 @@ pub async fn apply<C: CloudFormation, P: Platform>(
         .filter(|stack| stack.action == plan::StackAction::Recreate)
         .map(|stack| stack.name.as_str())
         .collect();
+    let broadened = plan
+        .stacks
+        .iter()
+        .flat_map(|stack| &stack.resources)
+        .filter(|resource| resource.broadening.is_some())
+        .count();
     let question = if plan.protected {
         Some(format!(
             "apply these changes to protected environment `{}`? type yes: ",
@@ -523,6 +529,11 @@ pub async fn apply<C: CloudFormation, P: Platform>(
         Some(format!(
             "delete and create again {} (their first create failed)? type yes: ",
             recreated.join(", ")
+        ))
+    } else if broadened > 0 {
+        // As `cdk deploy --require-approval broadening`: new grants are a reviewer's call.
+        Some(format!(
+            "grant new permissions ({broadened} resource(s), listed above)? type yes: "
         ))
     } else {
         None
