@@ -302,7 +302,11 @@ fn write_resource(out: &mut String, stack: &StackPlan, resource: &ResourcePlan, 
         }
     } else {
         for change in &resource.changes {
-            if change.path != "Properties.PipelineDefinition.PipelineDefinitionBody" {
+            // The definition's changes are shown step by step below.
+            if !change
+                .path
+                .starts_with("Properties.PipelineDefinition.PipelineDefinitionBody")
+            {
                 let _ = writeln!(
                     out,
                     "        {}: {} → {}",

@@ -51,12 +51,48 @@ pub fn diff(path: &str, before: &Value, after: &Value, changes: &mut Vec<Propert
                 diff(&format!("{path}[{index}]"), value, other, changes);
             }
         }
+        // Items added or removed: each one, at its index in the list that has it.
+        (Value::Array(old), Value::Array(new)) => {
+            for (index, value) in old.iter().enumerate() {
+                if !new.contains(value) {
+                    changes.push(PropertyChange {
+                        path: format!("{path}[{index}]"),
+                        before: Some(value.clone()),
+                        after: None,
+                    });
+                }
+            }
+            for (index, value) in new.iter().enumerate() {
+                if !old.contains(value) {
+                    changes.push(PropertyChange {
+                        path: format!("{path}[{index}]"),
+                        before: None,
+                        after: Some(value.clone()),
+                    });
+                }
+            }
+        }
+        // A JSON document held in a string (a dashboard body, a policy as text): its inside.
+        (Value::String(old), Value::String(new))
+            if let (Some(old), Some(new)) = (json_document(old), json_document(new)) =>
+        {
+            diff(&format!("{path} (JSON)"), &old, &new, changes);
+        }
         _ => changes.push(PropertyChange {
             path: path.to_string(),
             before: Some(before.clone()),
             after: Some(after.clone()),
         }),
     }
+}
+
+/// A string that holds a JSON object or array, parsed.
+fn json_document(text: &str) -> Option<Value> {
+    let trimmed = text.trim_start();
+    if !(trimmed.starts_with('{') || trimmed.starts_with('[')) {
+        return None;
+    }
+    serde_json::from_str(text).ok()
 }
 
 /// The top-level property a change path starts with: `BucketEncryption` for
@@ -105,13 +141,42 @@ mod tests {
     }
 
     #[test]
-    fn lists_of_other_lengths_change_whole() {
-        let before = properties("      Items: [a, b]\n");
-        let after = properties("      Items: [a, b, c]\n");
+    fn items_added_to_or_removed_from_a_list_are_named() {
+        let before = properties("      Items: [a, b, d]\n");
+        let after = properties("      Items: [a, c, d, e]\n");
+        let mut changes = Vec::new();
+        diff("", &before, &after, &mut changes);
+        let shown: Vec<_> = changes
+            .iter()
+            .map(|change| {
+                (
+                    change.path.as_str(),
+                    change.before.clone(),
+                    change.after.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            vec![
+                ("Items[1]", Some(serde_json::json!("b")), None),
+                ("Items[1]", None, Some(serde_json::json!("c"))),
+                ("Items[3]", None, Some(serde_json::json!("e"))),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_json_document_in_a_string_is_diffed_inside() {
+        let before =
+            properties("      Body: '{\"widgets\": [{\"x\": 0, \"title\": \"Errors\"}]}'\n");
+        let after =
+            properties("      Body: '{\"widgets\": [{\"x\": 0, \"title\": \"5xx errors\"}]}'\n");
         let mut changes = Vec::new();
         diff("", &before, &after, &mut changes);
         assert_eq!(changes.len(), 1);
-        assert_eq!(changes[0].path, "Items");
+        assert_eq!(changes[0].path, "Body (JSON).widgets[0].title");
+        assert_eq!(changes[0].after, Some(serde_json::json!("5xx errors")));
     }
 
     #[test]

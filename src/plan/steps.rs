@@ -97,6 +97,7 @@ fn compare(
             Some(other) if other != step => {
                 let mut inner = Vec::new();
                 diff("", step, other, &mut inner);
+                name_flags(other, &mut inner);
                 changes.push(StepChange {
                     name: name.clone(),
                     action: "modify".into(),
@@ -112,6 +113,37 @@ fn compare(
             action: "add".into(),
             changes: Vec::new(),
         });
+    }
+}
+
+/// `…ContainerArguments[19]` → `…ContainerArguments[19] (--num-classes)`: a changed
+/// argument is named by the flag before it, as a reviewer reads the command line.
+fn name_flags(step: &Value, changes: &mut [PropertyChange]) {
+    const ARGUMENTS: &str = "Arguments.AppSpecification.ContainerArguments[";
+    let Some(arguments) = step
+        .pointer("/Arguments/AppSpecification/ContainerArguments")
+        .and_then(Value::as_array)
+    else {
+        return;
+    };
+    for change in changes {
+        let Some(rest) = change.path.strip_prefix(ARGUMENTS) else {
+            continue;
+        };
+        let Some(index) = rest
+            .strip_suffix(']')
+            .and_then(|number| number.parse::<usize>().ok())
+        else {
+            continue;
+        };
+        let flag = index
+            .checked_sub(1)
+            .and_then(|previous| arguments.get(previous))
+            .and_then(Value::as_str)
+            .filter(|flag| flag.starts_with("--"));
+        if let Some(flag) = flag {
+            change.path = format!("{} ({flag})", change.path);
+        }
     }
 }
 
@@ -160,5 +192,18 @@ mod tests {
             "Arguments.ResourceConfig.InstanceType"
         );
         assert_eq!(changes[1].changes[0].after, Some(json!("ml.g5.2xlarge")));
+    }
+
+    #[test]
+    fn a_changed_container_argument_is_named_by_its_flag() {
+        let step = |classes: &str| {
+            json!({"Steps": [{"Name": "Preprocess", "Type": "Processing", "Arguments": {
+                "AppSpecification": {"ContainerArguments": ["--output", "/out", "--num-classes", classes]}}}]})
+        };
+        let changes = pipeline_changes(&pipeline(step("3")), &pipeline(step("4"))).expect("inline");
+        assert_eq!(
+            changes[0].changes[0].path,
+            "Arguments.AppSpecification.ContainerArguments[3] (--num-classes)"
+        );
     }
 }
