@@ -287,6 +287,9 @@ fn write_resource(out: &mut String, stack: &StackPlan, resource: &ResourcePlan, 
             resource.logical_id
         );
     }
+    for note in &resource.notes {
+        let _ = writeln!(out, "        {note}");
+    }
     if stack.action == StackAction::Create || stack.action == StackAction::Recreate {
         return;
     }

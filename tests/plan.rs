@@ -380,7 +380,7 @@ fn the_json_plan_carries_totals() {
         document["totals"],
         serde_json::json!({
             "stacks": {"create": 0, "update": 6, "unchanged": 8, "blocked": 0},
-            "resources": {"add": 0, "change": 6, "replace": 1, "remove": 0},
+            "resources": {"add": 0, "change": 7, "replace": 2, "remove": 0},
             "dangerous": 1,
             "broadened": 1,
         })

@@ -5,6 +5,7 @@
 pub mod conditions;
 pub mod diff;
 pub mod iam;
+mod knock_on;
 pub mod steps;
 
 use std::collections::BTreeMap;
@@ -141,6 +142,10 @@ pub struct ResourcePlan {
     pub steps: Vec<StepChange>,
     /// For IAM and resource policies: what is newly granted.
     pub broadening: Option<Broadening>,
+    /// What the change means in plain words: a change that follows another resource's
+    /// replacement, traffic shifting on a live endpoint, data left behind.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// What is deployed, as read through the AWS boundary.
@@ -301,6 +306,8 @@ fn plan_stack(
     if let Some(change_set) = deployed.change_sets.get(&stack.spec.name) {
         merge_change_set(&mut plan.resources, change_set);
     }
+    knock_on::follow_replacements(&mut plan.resources, &stack.template);
+    knock_on::explain(&mut plan.resources, &stack.template);
     let parameters_change = plan
         .parameters
         .iter()
@@ -451,6 +458,7 @@ fn all_added(template: &Template) -> Vec<ResourcePlan> {
             changes: Vec::new(),
             steps: Vec::new(),
             broadening: None,
+            notes: Vec::new(),
         })
         .collect()
 }
@@ -471,6 +479,7 @@ pub fn diff_resources(before: &Template, after: &Template) -> Vec<ResourcePlan> 
                 changes: Vec::new(),
                 steps: Vec::new(),
                 broadening: None,
+                notes: Vec::new(),
             }),
             Some(new) => {
                 if let Some(plan) = diff_resource(id, old, new) {
@@ -580,6 +589,7 @@ fn diff_resource(id: &str, old: &Resource, new: &Resource) -> Option<ResourcePla
         changes,
         steps,
         broadening,
+        notes: Vec::new(),
     })
 }
 
@@ -612,6 +622,7 @@ fn merge_change_set(resources: &mut Vec<ResourcePlan>, change_set: &[ResourceCha
                 changes: Vec::new(),
                 steps: Vec::new(),
                 broadening: None,
+                notes: Vec::new(),
             }),
             None => {}
         }
