@@ -27,6 +27,9 @@ pub fn policy_properties(resource_type: &str) -> &'static [&'static str] {
         "AWS::IAM::Policy" | "AWS::IAM::ManagedPolicy" => &["PolicyDocument"],
         "AWS::S3::BucketPolicy" | "AWS::SNS::TopicPolicy" => &["PolicyDocument"],
         "AWS::KMS::Key" => &["KeyPolicy"],
+        "AWS::SageMaker::ModelPackageGroup" => &["ModelPackageGroupPolicy"],
+        "AWS::ApiGateway::RestApi" => &["Policy"],
+        "AWS::Logs::LogGroup" => &["ResourcePolicyDocument"],
         _ => &[],
     }
 }
@@ -97,6 +100,12 @@ fn collect_statements(value: &Value, grants: &mut Grants) {
         Value::Array(items) => items
             .iter()
             .for_each(|item| collect_statements(item, grants)),
+        // A policy given as JSON text (a model package group's, an API's).
+        Value::String(text) => {
+            if let Ok(document) = serde_json::from_str::<Value>(text) {
+                collect_statements(&document, grants);
+            }
+        }
         _ => {}
     }
 }
@@ -124,16 +133,58 @@ fn as_list(value: &Value) -> Vec<&Value> {
 }
 
 /// A string as itself; an intrinsic as its compact JSON.
+/// A value as a reviewer reads it: `!Sub` text and `!Ref`/`!GetAtt` targets rather than
+/// their JSON form (`{"Fn::Sub":"arn:${AWS::Partition}:iam::333333333333:root"}` →
+/// `arn:${AWS::Partition}:iam::333333333333:root`).
 fn text(value: &Value) -> String {
-    value
-        .as_str()
-        .map_or_else(|| value.to_string(), str::to_string)
+    if let Some(text) = value.as_str() {
+        return text.to_string();
+    }
+    if let Some(map) = value.as_object()
+        && map.len() == 1
+    {
+        match map.iter().next() {
+            Some((key, Value::String(inner))) if key == "Fn::Sub" => return inner.clone(),
+            Some((key, Value::Array(parts))) if key == "Fn::Sub" => {
+                if let Some(inner) = parts.first().and_then(Value::as_str) {
+                    return inner.to_string();
+                }
+            }
+            Some((key, Value::String(name))) if key == "Ref" => return format!("(Ref {name})"),
+            Some((key, Value::Array(parts))) if key == "Fn::GetAtt" => {
+                let parts: Vec<String> = parts.iter().map(text).collect();
+                return format!("(GetAtt {})", parts.join("."));
+            }
+            _ => {}
+        }
+    }
+    value.to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_model_package_group_policy_grant_reads_plainly() {
+        let before = json!({"ModelPackageGroupName": "g"});
+        let after = json!({"ModelPackageGroupName": "g", "ModelPackageGroupPolicy": {"Statement": [{
+            "Effect": "Allow",
+            "Principal": {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::333333333333:root"}},
+            "Action": ["sagemaker:DescribeModelPackage"],
+            "Resource": {"Fn::Sub": "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:model-package/g/*"}}]}});
+        let broadening = broadening("AWS::SageMaker::ModelPackageGroup", &before, &after);
+        assert_eq!(
+            broadening.principals,
+            ["AWS: arn:${AWS::Partition}:iam::333333333333:root"]
+        );
+        assert_eq!(broadening.actions, ["sagemaker:DescribeModelPackage"]);
+        assert_eq!(
+            broadening.resources,
+            ["arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:model-package/g/*"]
+        );
+    }
 
     #[test]
     fn finds_new_actions_resources_and_principals() {
