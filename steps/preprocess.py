@@ -11,6 +11,7 @@ CLI:
                   --train-ratio R --validation-ratio R --test-ratio R
                   --tuning-fraction F [--seed INT] [--num-classes N]
                   [--max-pixels N] [--workers N] [--shard-index I --shard-count N]
+                  [--input-distribution replicated|sharded]
 
 - `--manifest`: the folder data_quality.py wrote (or its `manifest.jsonl` itself). Each line
   is a JSON object; this script reads `path` (relative to `--images`), `label` and `sha256`
@@ -26,8 +27,13 @@ CLI:
 - `--workers`: processes converting images, default the CPUs available; records are written in
   record order, so the outputs do not depend on it.
 - `--shard-index`/`--shard-count` (or SageMaker's resourceconfig.json listing several hosts):
-  plan the whole split, convert only shard I's contiguous run of the record order and write
+  plan the whole split, convert only shard I's images and write
   `<output>/shards/shard-IIIII-of-NNNNN/` for merge_records.py (see docs/steps.md).
+- `--input-distribution` (only when sharding): `replicated` (S3 FullyReplicated, the default):
+  every instance has every image and converts shard I's contiguous run of the record order;
+  `sharded` (S3 ShardedByS3Key): each instance has its own images and converts exactly the
+  manifest entries whose file is under `--images`, numbering each record with its index in the
+  whole output; the merge checks every entry was converted by exactly one instance.
 
 Images: each is decoded with Pillow (a JPEG at the smallest 1/1, 1/2, 1/4 or 1/8 scale that
 still covers the output), turned upright by its EXIF orientation, converted to 8-bit RGB
@@ -166,6 +172,8 @@ SIXTEEN_BIT_GREY = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 DEFAULT_MAX_PIXELS = 80_000_000
 SHARDS = "shards"
 SHARD_KIND = "preprocess shard"
+# How the instances of a sharded run got the raw images (the S3 input's distribution type).
+REPLICATED, SHARDED = "replicated", "sharded"
 PART_FILE = "part.json"
 
 EXIT_OK = 0
@@ -192,6 +200,8 @@ class Arguments:
     workers: int = 1
     # (index, count) of the shard this instance writes; None: it writes the outputs themselves.
     shard: tuple[int, int] | None = None
+    # When sharded: REPLICATED (every instance has every image) or SHARDED (each has its own).
+    input_distribution: str = REPLICATED
 
 
 @dataclass(frozen=True)
@@ -325,6 +335,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--shard-count", type=_positive_int, help="number of shards; writes a shard for merge_records.py"
     )
+    parser.add_argument(
+        "--input-distribution",
+        choices=(REPLICATED, SHARDED),
+        default=REPLICATED,
+        help="when sharded: every instance has every image (replicated, the default) or its own (sharded)",
+    )
     return parser
 
 
@@ -407,6 +423,7 @@ def parse_arguments(argv: Sequence[str], resource_config: Path | None = None) ->
         max_pixels=raw.max_pixels,
         workers=raw.workers or available_cpus(),
         shard=shard,
+        input_distribution=raw.input_distribution,
     )
 
 
@@ -640,8 +657,10 @@ class RecordWriter:
         # (record index, byte offset)
         self.records: list[tuple[int, int]] = []
 
-    def append(self, class_index: int, jpeg: bytes) -> str:
-        index = self.first + len(self.records)
+    def append(self, class_index: int, jpeg: bytes, index: int | None = None) -> str:
+        """Appends a record numbered `index` (default: the one after the last) and returns its name."""
+        if index is None:
+            index = self.first + len(self.records)
         record = pack_record(image_payload(class_index, index, jpeg))
         self.stream.write(record)
         self.records.append((index, self.offset))
@@ -757,17 +776,48 @@ def shard_range(count: int, shard: tuple[int, int]) -> tuple[int, int]:
     return index * count // shards, (index + 1) * count // shards
 
 
+def record_indices(plan: Plan, wanted: Sequence[bool] | None = None) -> list[tuple[Entry, list[tuple[str, int]]]]:
+    """Each image of the record order (those `wanted[position]` only) with its (output, record index) pairs."""
+    counters = {name: 0 for name in RECORD_OUTPUTS}
+    items = []
+    for position, entry in enumerate(plan.ordered):
+        places = []
+        for name in plan.outputs_of(entry):
+            places.append((name, counters[name]))
+            counters[name] += 1
+        if wanted is None or wanted[position]:
+            items.append((entry, places))
+    return items
+
+
 def pack_images(
     arguments: Arguments, plan: Plan, begin: int, end: int, rec_paths: dict[str, Path], test_images: Path | None
 ) -> dict[str, RecordWriter]:
     """Converts the images at positions [begin, end) of the record order and appends their records."""
-    class_index = {label: index for index, label in enumerate(plan.classes)}
-    totals = {name: sum(counts.values()) for name, counts in plan.counts.items()}
     first = {name: 0 for name in RECORD_OUTPUTS}
     for entry in plan.ordered[:begin]:
         for name in plan.outputs_of(entry):
             first[name] += 1
-    entries = plan.ordered[begin:end]
+    items = [(entry, [(name, None) for name in plan.outputs_of(entry)]) for entry in plan.ordered[begin:end]]
+    return convert_images(arguments, plan, items, rec_paths, test_images, first)
+
+
+def convert_images(
+    arguments: Arguments,
+    plan: Plan,
+    items: Sequence[tuple[Entry, Sequence[tuple[str, int | None]]]],
+    rec_paths: dict[str, Path],
+    test_images: Path | None,
+    first: dict[str, int] | None = None,
+) -> dict[str, RecordWriter]:
+    """Converts each item's image and appends its records, numbered as given (None: the next index).
+
+    Items come in record order, so every .rec receives its records in increasing index.
+    """
+    class_index = {label: index for index, label in enumerate(plan.classes)}
+    totals = {name: sum(counts.values()) for name, counts in plan.counts.items()}
+    first = first or {name: 0 for name in RECORD_OUTPUTS}
+    entries = [entry for entry, _ in items]
     tasks = [
         (str(arguments.images / entry.path), entry.sha256, arguments.width, arguments.height, arguments.max_pixels)
         for entry in entries
@@ -778,14 +828,14 @@ def pack_images(
             for name in RECORD_OUTPUTS
         }
         results = stack.enter_context(contextlib.closing(map_in_order(process_image, tasks, arguments.workers)))
-        for entry, (converted, value) in zip(entries, results):
+        for (entry, places), (converted, value) in zip(items, results):
             if not converted:
                 assert isinstance(value, str)
                 raise UsageError(f"argument --images: `{arguments.images / entry.path}` (manifest line {entry.line}){value}")
             assert isinstance(value, bytes)
-            for name in plan.outputs_of(entry):
+            for name, index in places:
                 try:
-                    record = writers[name].append(class_index[entry.label], value)
+                    record = writers[name].append(class_index[entry.label], value, index)
                 except ValueError as error:
                     raise UsageError(
                         f"argument --images: `{arguments.images / entry.path}`: {error}; "
@@ -809,33 +859,56 @@ def write_outputs(arguments: Arguments, plan: Plan, dataset_version: str) -> Non
         (index / file_name).write_bytes(data)
 
 
-def write_shard(arguments: Arguments, plan: Plan, dataset_version: str) -> tuple[int, int]:
-    """Writes this instance's shard for merge_records.py; returns the range of images it converted."""
+def received(images: Path, plan: Plan) -> list[bool]:
+    """For each image of the record order, whether its file (or anything at its path) is under `images`."""
+    return [os.path.lexists(images / entry.path) for entry in plan.ordered]
+
+
+def write_shard(arguments: Arguments, plan: Plan, dataset_version: str) -> str:
+    """Writes this instance's shard for merge_records.py; returns what it converted, for the log."""
     assert arguments.shard is not None
     index, count = arguments.shard
     folder = arguments.output / SHARDS / shard_name(index, count)
     folder.mkdir(parents=True, exist_ok=True)
-    begin, end = shard_range(len(plan.ordered), arguments.shard)
     rec_paths = {name: folder / f"{name}.rec" for name in RECORD_OUTPUTS}
-    writers = pack_images(arguments, plan, begin, end, rec_paths, None)
     index_files = render_index(arguments, plan, dataset_version)
-    part = {
+    part: dict[str, object] = {
         "kind": SHARD_KIND,
         "shard": index,
         "shard_count": count,
         "dataset_version": dataset_version,
         # Every shard planned the same split: the merge checks they agree.
         "split_sha256": hashlib.sha256(index_files[SPLIT_FILE]).hexdigest(),
-        "images": {"begin": begin, "end": end},
-        "records": {name: {"first": writers[name].first, "count": len(writers[name].records)} for name in RECORD_OUTPUTS},
     }
+    if arguments.input_distribution == SHARDED:
+        # Whatever images this instance was given: each record keeps its index in the whole
+        # output (its IRHeader id, and listed here), so the merge can interleave the parts.
+        items = record_indices(plan, received(arguments.images, plan))
+        writers = convert_images(arguments, plan, items, rec_paths, None)
+        part["input_distribution"] = SHARDED
+        part["records"] = {
+            name: {"count": len(writers[name].records), "indices": [number for number, _ in writers[name].records]}
+            for name in RECORD_OUTPUTS
+        }
+        # One line: the index lists are long.
+        part_bytes = (json.dumps(part, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+        done = f"converted the {len(items)} of {len(plan.ordered)} images found under --images"
+    else:
+        begin, end = shard_range(len(plan.ordered), arguments.shard)
+        writers = pack_images(arguments, plan, begin, end, rec_paths, None)
+        part["images"] = {"begin": begin, "end": end}
+        part["records"] = {
+            name: {"first": writers[name].first, "count": len(writers[name].records)} for name in RECORD_OUTPUTS
+        }
+        part_bytes = _json_bytes(part)
+        done = f"converted images {begin}-{end - 1} of {len(plan.ordered)}"
     if index == 0:
         # The index files follow from the plan, the same on every instance: one copy is enough.
         (folder / INDEX).mkdir(exist_ok=True)
         for file_name, data in index_files.items():
             (folder / INDEX / file_name).write_bytes(data)
-    (folder / PART_FILE).write_bytes(_json_bytes(part))
-    return begin, end
+    (folder / PART_FILE).write_bytes(part_bytes)
+    return done
 
 
 def remove_written(folders: Sequence[Path], created: Sequence[Path]) -> None:
@@ -900,7 +973,7 @@ def run(arguments: Arguments) -> int:
         if arguments.shard is None:
             write_outputs(arguments, plan, dataset_version)
         else:
-            begin, end = write_shard(arguments, plan, dataset_version)
+            done = write_shard(arguments, plan, dataset_version)
     except OSError as error:
         remove_written(cleaned, created)
         raise UsageError(f"argument --output: `{output}`: {error.strerror or error}") from None
@@ -915,7 +988,7 @@ def run(arguments: Arguments) -> int:
     else:
         index, count = arguments.shard
         print(
-            f"preprocess: shard {index} of {count}: converted images {begin}-{end - 1} of {len(plan.ordered)}; "
+            f"preprocess: shard {index} of {count}: {done}; "
             f"{len(plan.classes)} classes; records of all shards: {totals}; run merge_records.py on every shard",
             file=sys.stderr,
         )

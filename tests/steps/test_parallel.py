@@ -428,3 +428,250 @@ def test_merge_rebuilds_the_index_of_records_split_at_an_aligned_magic(tmp_path:
     assert target_path.read_bytes() == b"".join(records)
     offsets = [0, len(records[0]), len(records[0]) + len(records[1])]
     assert [(start, payload[24:]) for start, payload in found] == list(zip(offsets, jpegs))
+
+
+# --- preprocess shards of a sharded (ShardedByS3Key) input ---------------------------------------------
+
+
+def manifest_paths(manifest_folder: Path) -> list[str]:
+    lines = (manifest_folder / "manifest.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line)["path"] for line in lines]
+
+
+def spread(raw: Path, folders: list[Path], owners_of: dict[str, list[int]], default: int = 0) -> None:
+    """Copies each file of `raw` into the folders of its owners (`owners_of[key]`, else [default])."""
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+    for path in sorted(raw.rglob("*")):
+        if path.is_dir() and not path.is_symlink():
+            continue
+        key = path.relative_to(raw).as_posix()
+        for owner in owners_of.get(key, [default]):
+            target = folders[owner] / key
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if path.is_symlink():
+                target.symlink_to(path.readlink())
+            else:
+                shutil.copyfile(path, target)
+
+
+def owners(strategy: str, keys: list[str], count: int) -> dict[str, list[int]]:
+    """Which instance receives each key: the ways a ShardedByS3Key input might spread them."""
+    if strategy == "hash":
+        return {key: [int(hashlib.sha256(key.encode()).hexdigest(), 16) % count] for key in keys}
+    if strategy == "round-robin":
+        return {key: [position % count] for position, key in enumerate(sorted(keys))}
+    if strategy == "all-on-last":
+        return {key: [count - 1] for key in keys}
+    if strategy == "uneven":
+        # Most on the first instance, a few on the second, one on the last.
+        ordered = sorted(keys)
+        return {key: [0 if position < len(keys) - 4 else (count - 1 if position == len(keys) - 1 else 1)]
+                for position, key in enumerate(ordered)}  # fmt: skip
+    raise AssertionError(strategy)
+
+
+def run_sharded_input_preprocess(
+    folders: list[Path], manifest_folder: Path, tmp_path: Path, *extra: str
+) -> tuple[Path, Path]:
+    """Runs one preprocess shard per raw folder with --input-distribution sharded; returns (shards, merged)."""
+    count = len(folders)
+    shards = tmp_path / "shards"
+    for index, folder in enumerate(folders):
+        instance_output = tmp_path / f"instance-{index}"
+        arguments = preprocess_arguments(
+            manifest_folder, folder, instance_output, "--shard-index", str(index), "--shard-count", str(count),
+            "--workers", str(1 + index % 2), "--input-distribution", "sharded", *extra,
+        )  # fmt: skip
+        assert preprocess.main(arguments) == 0
+        assert sorted(path.name for path in instance_output.iterdir()) == ["shards"]
+        shutil.copytree(instance_output / "shards", shards, dirs_exist_ok=True)
+    return shards, tmp_path / "merged"
+
+
+@pytest.mark.parametrize(
+    ("count", "strategy"),
+    [(1, "hash"), (2, "hash"), (3, "hash"), (2, "round-robin"), (3, "round-robin"), (2, "all-on-last"),
+     (3, "all-on-last"), (3, "uneven")],
+)  # fmt: skip
+def test_preprocess_shards_of_sharded_input_merge_into_the_single_instance_outputs(
+    raw: Path, manifest_folder: Path, single_records: dict[str, bytes], tmp_path: Path, count: int, strategy: str
+) -> None:
+    keys = [path.relative_to(raw).as_posix() for path in raw.rglob("*") if path.is_file() or path.is_symlink()]
+    folders = [tmp_path / f"input-{index}" for index in range(count)]
+    spread(raw, folders, owners(strategy, keys, count))
+    shards, merged = run_sharded_input_preprocess(folders, manifest_folder, tmp_path)
+    assert merge_records.main(["--shards", str(shards), "--output", str(merged)]) == 0
+    assert all_files(merged) == single_records
+    # Each shard converted exactly the manifest images it was given, all records numbered globally.
+    paths = manifest_paths(manifest_folder)
+    seen = []
+    for index in range(count):
+        folder = shards / preprocess.shard_name(index, count)
+        part = json.loads((folder / "part.json").read_text(encoding="utf-8"))
+        assert part["input_distribution"] == "sharded" and "images" not in part
+        given = sorted(path for path in paths if (folders[index] / path).exists())
+        full = part["records"]["full"]["indices"]
+        assert full == sorted(full) and len(full) == len(given)
+        seen += full
+        # The IRHeader id of each record is the index listed for it.
+        rec = (folder / "full.rec").read_bytes()
+        ids, offset = [], 0
+        while offset < len(rec):
+            _, lrecord = struct.unpack_from("<II", rec, offset)
+            length = lrecord & ((1 << 29) - 1)
+            if lrecord >> 29 in (0, 1):
+                ids.append(struct.unpack_from("<IfQQ", rec, offset + 8)[2])
+            offset += 8 + length + (-length % 4)
+        assert ids == full
+    assert sorted(seen) == list(range(len(paths)))
+
+
+def test_an_instance_given_no_manifest_image_writes_an_empty_part(
+    raw: Path, manifest_folder: Path, single_records: dict[str, bytes], tmp_path: Path
+) -> None:
+    keys = [path.relative_to(raw).as_posix() for path in raw.rglob("*") if path.is_file() or path.is_symlink()]
+    folders = [tmp_path / "input-0", tmp_path / "input-1"]
+    spread(raw, folders, {key: [1] for key in keys})
+    shards, merged = run_sharded_input_preprocess(folders, manifest_folder, tmp_path)
+    part = json.loads((shards / "shard-00000-of-00002" / "part.json").read_text(encoding="utf-8"))
+    assert all(part["records"][name] == {"count": 0, "indices": []} for name in preprocess.RECORD_OUTPUTS)
+    assert (shards / "shard-00000-of-00002" / "full.rec").read_bytes() == b""
+    assert merge_records.main(["--shards", str(shards), "--output", str(merged)]) == 0
+    assert all_files(merged) == single_records
+
+
+def test_an_image_on_no_instance_fails_the_merge_naming_it(
+    raw: Path, manifest_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys = [path.relative_to(raw).as_posix() for path in raw.rglob("*") if path.is_file() or path.is_symlink()]
+    paths = manifest_paths(manifest_folder)
+    lost = [paths[4], paths[17]]
+    folders = [tmp_path / "input-0", tmp_path / "input-1"]
+    spread(raw, folders, {key: ([] if key in lost else [position % 2]) for position, key in enumerate(keys)})
+    shards, merged = run_sharded_input_preprocess(folders, manifest_folder, tmp_path)
+    assert merge_records.main(["--shards", str(shards), "--output", str(merged)]) == 2
+    error = capsys.readouterr().err
+    assert "2 manifest image(s) were converted by no shard" in error
+    assert all(f"`{path}`" in error for path in lost), error
+    assert not merged.exists()
+
+
+def test_an_image_on_two_instances_fails_the_merge_naming_it(
+    raw: Path, manifest_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys = [path.relative_to(raw).as_posix() for path in raw.rglob("*") if path.is_file() or path.is_symlink()]
+    twice = manifest_paths(manifest_folder)[9]
+    folders = [tmp_path / f"input-{index}" for index in range(3)]
+    spread(raw, folders, {key: ([0, 2] if key == twice else [position % 3]) for position, key in enumerate(keys)})
+    shards, merged = run_sharded_input_preprocess(folders, manifest_folder, tmp_path)
+    assert merge_records.main(["--shards", str(shards), "--output", str(merged)]) == 2
+    error = capsys.readouterr().err
+    assert f"`{twice}` was converted by shards 0 and 2" in error and "FullyReplicated" in error
+    assert not merged.exists()
+
+
+def test_every_image_on_every_instance_with_sharded_input_fails_the_merge(
+    raw: Path, manifest_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The input was FullyReplicated but the step was told it was sharded.
+    shards, merged = run_sharded_input_preprocess([raw, raw], manifest_folder, tmp_path)
+    assert merge_records.main(["--shards", str(shards), "--output", str(merged)]) == 2
+    assert "was converted by shards 0 and 1 (and 29 more images)" in capsys.readouterr().err
+    assert not merged.exists()
+
+
+def test_a_changed_image_still_stops_a_sharded_input_shard(
+    raw: Path, manifest_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    images = tmp_path / "input-0"
+    shutil.copytree(raw, images, symlinks=True)
+    changed = manifest_paths(manifest_folder)[3]
+    (images / changed).write_bytes(b"changed")
+    arguments = preprocess_arguments(
+        manifest_folder, images, tmp_path / "out", "--shard-index", "0", "--shard-count", "2",
+        "--input-distribution", "sharded",
+    )  # fmt: skip
+    assert preprocess.main(arguments) == 2
+    assert f"`{images / changed}`" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "shards" / "shard-00000-of-00002").exists()
+
+
+def test_shards_of_replicated_and_sharded_input_do_not_merge(
+    raw: Path, manifest_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "out"
+    for index, distribution in enumerate(("replicated", "sharded")):
+        assert preprocess.main(
+            preprocess_arguments(manifest_folder, raw, output, "--shard-index", str(index), "--shard-count", "2",
+                                 "--workers", "1", "--input-distribution", distribution)
+        ) == 0  # fmt: skip
+    merged = tmp_path / "merged"
+    assert merge_records.main(["--shards", str(output / "shards"), "--output", str(merged)]) == 2
+    assert "come from different runs" in capsys.readouterr().err
+    assert not merged.exists()
+
+
+def test_replicated_input_shards_are_unchanged_by_the_option(
+    raw: Path, manifest_folder: Path, tmp_path: Path
+) -> None:
+    # The default and an explicit `replicated` write the same bytes, in today's part format.
+    written = []
+    for name, extra in (("default", []), ("explicit", ["--input-distribution", "replicated"])):
+        output = tmp_path / name
+        for index in range(2):
+            assert preprocess.main(
+                preprocess_arguments(manifest_folder, raw, output, "--shard-index", str(index), "--shard-count", "2",
+                                     "--workers", "1", *extra)
+            ) == 0  # fmt: skip
+        written.append(all_files(output))
+    assert written[0] == written[1]
+    part = json.loads(written[0]["shards/shard-00001-of-00002/part.json"])
+    assert sorted(part) == ["dataset_version", "images", "kind", "records", "shard", "shard_count", "split_sha256"]
+    assert part["images"] == {"begin": 15, "end": 30}
+    assert written[0]["shards/shard-00001-of-00002/part.json"].startswith(b'{\n  "dataset_version"')
+
+
+def test_sharded_input_shards_from_the_resource_config(
+    raw: Path, manifest_folder: Path, single_records: dict[str, bytes], tmp_path: Path, monkeypatch
+) -> None:
+    keys = [path.relative_to(raw).as_posix() for path in raw.rglob("*") if path.is_file() or path.is_symlink()]
+    folders = [tmp_path / "input-0", tmp_path / "input-1"]
+    spread(raw, folders, owners("hash", keys, 2))
+    config = tmp_path / "resourceconfig.json"
+    output = tmp_path / "output"
+    for position, host in enumerate(("algo-1", "algo-2")):
+        config.write_text(json.dumps({"current_host": host, "hosts": ["algo-1", "algo-2"]}))
+        monkeypatch.setattr(preprocess, "RESOURCE_CONFIG", config)
+        arguments = preprocess_arguments(manifest_folder, folders[position], output, "--input-distribution", "sharded")
+        assert preprocess.main([*arguments, "--workers", "1"]) == 0
+    merged = tmp_path / "merged"
+    assert merge_records.main(["--shards", str(output / "shards"), "--output", str(merged)]) == 0
+    assert all_files(merged) == single_records
+
+
+def test_sharded_input_without_shards_is_a_plain_run(
+    raw: Path, manifest_folder: Path, single_records: dict[str, bytes], tmp_path: Path
+) -> None:
+    output = tmp_path / "out"
+    assert preprocess.main(
+        preprocess_arguments(manifest_folder, raw, output, "--workers", "1", "--input-distribution", "sharded")
+    ) == 0  # fmt: skip
+    assert all_files(output) == single_records
+
+
+def test_a_sharded_part_whose_records_are_out_of_order_exits_2(
+    raw: Path, manifest_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys = [path.relative_to(raw).as_posix() for path in raw.rglob("*") if path.is_file() or path.is_symlink()]
+    folders = [tmp_path / "input-0", tmp_path / "input-1"]
+    spread(raw, folders, owners("round-robin", keys, 2))
+    shards, merged = run_sharded_input_preprocess(folders, manifest_folder, tmp_path)
+    part_file = shards / "shard-00001-of-00002" / "part.json"
+    part = json.loads(part_file.read_text(encoding="utf-8"))
+    indices = part["records"]["full"]["indices"]
+    indices[0], indices[1] = indices[1], indices[0]
+    part_file.write_text(json.dumps(part), encoding="utf-8")
+    assert merge_records.main(["--shards", str(shards), "--output", str(merged)]) == 2
+    assert "`records.full.indices` are not in increasing order" in capsys.readouterr().err
+    assert not merged.exists()
