@@ -2,9 +2,14 @@
 templates tests/golden/<environment>/pipeline-plants.yaml, in both layouts the generator writes:
 
 - staging, `pipeline.processing.instance_count` 2: DataQuality on N instances (raw input
-  ShardedByS3Key) → MergeManifests → Preprocess on N instances → MergeRecords, which writes the
-  datasets and holds the `DatasetSplit` property file;
+  ShardedByS3Key) → MergeManifests → Preprocess on N instances (raw input FullyReplicated, or
+  ShardedByS3Key with `--input-distribution sharded`) → MergeRecords, which writes the datasets
+  and holds the `DatasetSplit` property file;
 - dev, one instance: DataQuality → Preprocess, which writes the datasets itself.
+
+Staging is checked twice: as its golden stands, and with Preprocess's raw input rewritten
+ShardedByS3Key with `--input-distribution sharded` (what the generator writes once Preprocess
+reads its share of the photos; the rewrite changes nothing in a golden that already does).
 
 Steps are found by type and entry point, never by position. Every script step's
 ContainerArguments must parse with that script's own parser; the folders the arguments name
@@ -67,6 +72,8 @@ FULLY_REPLICATED, SHARDED_BY_KEY = "FullyReplicated", "ShardedByS3Key"
 SHARDED, SINGLE = "sharded", "single instance"
 ENVIRONMENTS = {"staging": SHARDED, "dev": SINGLE}
 MODEL = "plants"
+# The case checking staging with Preprocess's raw input ShardedByS3Key.
+SHARDED_PREPROCESS_INPUT = "staging-sharded-preprocess-input"
 
 
 class _TolerantLoader(yaml.SafeLoader):
@@ -154,7 +161,7 @@ def property_files(step: dict) -> dict[str, dict]:
 class Pipeline:
     """One golden pipeline definition and the lookups the tests make in it."""
 
-    def __init__(self, environment: str) -> None:
+    def __init__(self, environment: str, sharded_preprocess_input: bool = False) -> None:
         self.environment = environment
         self.golden = REPO / "tests" / "golden" / environment / f"pipeline-{MODEL}.yaml"
         self.definition = load_definition(self.golden)
@@ -162,9 +169,23 @@ class Pipeline:
         self.parameters = {
             parameter["Name"]: parameter.get("DefaultValue") for parameter in self.definition["Parameters"]
         }
+        self.variant = ""
+        if sharded_preprocess_input:
+            self.shard_preprocess_input()
 
     def __repr__(self) -> str:
-        return f"Pipeline({self.environment})"
+        return f"Pipeline({self.environment}{self.variant})"
+
+    def shard_preprocess_input(self) -> None:
+        """Rewrites Preprocess as the generator will write it: raw input ShardedByS3Key, told so."""
+        self.variant = ", sharded preprocess input"
+        step = self.script_step("preprocess")
+        input_at(step, self.flag(step, "--images"))["S3Input"]["S3DataDistributionType"] = SHARDED_BY_KEY
+        arguments = step["Arguments"]["AppSpecification"]["ContainerArguments"]
+        if "--input-distribution" in arguments:
+            arguments[arguments.index("--input-distribution") + 1] = preprocess.SHARDED
+        else:
+            arguments += ["--input-distribution", preprocess.SHARDED]
 
     def steps_of_type(self, kind: str) -> list[dict]:
         return [step for step in self.steps if step["Type"] == kind]
@@ -233,7 +254,8 @@ class Pipeline:
 
 
 PIPELINES = {environment: Pipeline(environment) for environment in ENVIRONMENTS}
-SHARDED_ENVIRONMENTS = [environment for environment, layout in ENVIRONMENTS.items() if layout == SHARDED]
+PIPELINES[SHARDED_PREPROCESS_INPUT] = Pipeline("staging", sharded_preprocess_input=True)
+SHARDED_ENVIRONMENTS = [case for case, pipeline in PIPELINES.items() if ENVIRONMENTS[pipeline.environment] == SHARDED]
 
 
 @pytest.fixture(params=list(PIPELINES))
@@ -348,29 +370,38 @@ def test_data_quality_reads_the_input_prefix_and_writes_its_output(pipeline: Pip
     output_at(step, pipeline.flag(step, "--output"))
 
 
-def test_data_quality_is_told_how_its_images_are_distributed(pipeline: Pipeline) -> None:
-    step = pipeline.script_step("data_quality")
-    raw = input_at(step, pipeline.flag(step, "--input"))["S3Input"]
-    parsed = pipeline.parsed("data_quality")
-    # replicated on a sharded input would check only 1/N of each instance's share; sharded on a
-    # replicated one would check every file N times (and the merge refuses that).
-    expected = data_quality.SHARDED if raw["S3DataDistributionType"] == SHARDED_BY_KEY else data_quality.REPLICATED
-    assert parsed.input_distribution == expected, raw["S3DataDistributionType"]
-    if pipeline.sharded:
+# The data steps' raw images input: (script, the flag naming it).
+RAW_IMAGE_INPUTS = (("data_quality", "--input"), ("preprocess", "--images"))
+
+
+@pytest.mark.parametrize(("script", "flag"), RAW_IMAGE_INPUTS)
+def test_the_data_steps_are_told_how_their_images_are_distributed(pipeline: Pipeline, script: str, flag: str) -> None:
+    step = pipeline.script_step(script)
+    raw = input_at(step, pipeline.flag(step, flag))["S3Input"]
+    parsed = pipeline.parsed(script)
+    module = SCRIPTS[script]
+    # replicated on a sharded input would convert (check) only part of each instance's share, or
+    # fail on the images it lacks; sharded on a replicated one would do every image N times (and
+    # the merges refuse that).
+    expected = module.SHARDED if raw["S3DataDistributionType"] == SHARDED_BY_KEY else module.REPLICATED
+    assert parsed.input_distribution == expected, (script, raw["S3DataDistributionType"])
+    assert raw["S3DataDistributionType"] in (FULLY_REPLICATED, SHARDED_BY_KEY)
+    if script == "data_quality" and pipeline.sharded:
         assert raw["S3DataDistributionType"] == SHARDED_BY_KEY
-    if parsed.labels is not None and raw["S3DataDistributionType"] == SHARDED_BY_KEY:
+    if script == "data_quality" and parsed.labels is not None and raw["S3DataDistributionType"] == SHARDED_BY_KEY:
         # A labels file must reach every instance whole: not inside the sharded input.
         labels = input_at(step, str(PurePosixPath(parsed.labels).parent))["S3Input"]
         assert labels["S3DataDistributionType"] == FULLY_REPLICATED
 
 
-def test_only_the_raw_images_of_data_quality_are_sharded_by_key(pipeline: Pipeline) -> None:
-    # Every other input must reach each instance whole: the shards to merge, the manifest and
-    # the images preprocess converts (its shards are runs of records, not of files), the index.
-    quality = pipeline.script_step("data_quality")
+def test_only_the_raw_images_of_the_data_steps_may_be_sharded_by_key(pipeline: Pipeline) -> None:
+    # Every other input must reach each instance whole: the shards to merge, the manifest (every
+    # preprocess instance plans the whole split from it), the index.
+    raw_inputs = [(pipeline.script_step(script), flag) for script, flag in RAW_IMAGE_INPUTS]
     for step in pipeline.steps_of_type("Processing"):
         for item in inputs(step):
-            if step is quality and item["S3Input"]["LocalPath"] == pipeline.flag(quality, "--input"):
+            if any(step is raw_step and item["S3Input"]["LocalPath"] == pipeline.flag(raw_step, flag)
+                   for raw_step, flag in raw_inputs):  # fmt: skip
                 continue
             assert item["S3Input"]["S3DataDistributionType"] == FULLY_REPLICATED, (step["Name"], item["InputName"])
 
@@ -744,6 +775,35 @@ def check_sharded_data_quality(pipeline: Pipeline, ran: list[Instance], raw: Pat
     assert sorted(seen) == sorted(files_under(raw))
 
 
+def check_sharded_preprocess(pipeline: Pipeline, ran: list[Instance], raw: Path) -> None:
+    """Each instance got every image (FullyReplicated) or only its share (ShardedByS3Key), and
+    converted its run of records or exactly the images it got."""
+    step = pipeline.script_step("preprocess")
+    raw_input = input_at(step, pipeline.flag(step, "--images"))
+    sharded_input = raw_input["S3Input"]["S3DataDistributionType"] == SHARDED_BY_KEY
+    every = sorted(files_under(raw))
+    count = len(ran)
+    converted: list[int] = []
+    for position, instance in enumerate(ran):
+        given = instance.received[raw_input["InputName"]]
+        shard = Path(local(pipeline.flag(step, "--output"), instance.root)) / preprocess.SHARDS
+        assert sorted(path.name for path in shard.iterdir()) == [preprocess.shard_name(position, count)]
+        part = json.loads((shard / preprocess.shard_name(position, count) / preprocess.PART_FILE).read_text())
+        assert (part["shard"], part["shard_count"]) == (position, count)
+        full = part["records"][preprocess.FULL]
+        if sharded_input:
+            assert given and given != every, f"{instance.host} should get only its share of the images"
+            assert part["input_distribution"] == preprocess.SHARDED
+            # Every raw image passed QA here, so each one received is one converted.
+            assert full["count"] == len(full["indices"]) == len(given), instance.host
+            converted += full["indices"]
+        else:
+            assert given == every, f"{instance.host} should get every image"
+            assert "input_distribution" not in part
+            converted += range(full["first"], full["first"] + full["count"])
+    assert sorted(converted) == list(range(len(every)))
+
+
 @pytest.mark.parametrize("environment", list(PIPELINES))
 def test_a_small_dataset_through_the_pipeline_invocation(environment: str, tmp_path: Path) -> None:
     pipeline = PIPELINES[environment]
@@ -766,10 +826,12 @@ def test_a_small_dataset_through_the_pipeline_invocation(environment: str, tmp_p
         merged = store[reference_key(output_reference(manifest, manifest_output))]
         assert files_under(merged) == files_under(Path(local(pipeline.flag(quality, "--output"), single.root)))
 
-    # The datasets: preprocess on each instance (every one with every image), merged when several.
+    # The datasets: preprocess on each instance (each with every image, or with its share of a
+    # ShardedByS3Key input), merged when several.
     step = pipeline.script_step("preprocess")
     ran = run_processing(pipeline, step, store, tmp_path / "preprocess")
     if pipeline.sharded:
+        check_sharded_preprocess(pipeline, ran, raw)
         run_processing(pipeline, pipeline.script_step("merge_records"), store, tmp_path / "merge-records")
         (single,) = run_processing(pipeline, step, store, tmp_path / "preprocess-single", instances=1)
         single_output = Path(local(pipeline.flag(step, "--output"), single.root))
