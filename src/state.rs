@@ -60,6 +60,11 @@ pub async fn plan<C: CloudFormation>(
     deployed.serving = serving;
     let first = plan::plan(environment, rendered, &deployed);
     deployed.assets_present = present_assets(client, &first, polling).await?;
+    for bucket in plan::buckets_to_create(&first, rendered) {
+        if retry(polling, || client.bucket_exists(&bucket)).await? {
+            deployed.existing_buckets.insert(bucket);
+        }
+    }
     let updates: Vec<_> = first
         .stacks
         .iter()

@@ -752,3 +752,36 @@ async fn new_grants_need_confirmation() {
         confirmed.stderr
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_bucket_kept_by_an_earlier_destroy_is_named_with_how_to_adopt_it() {
+    let fake = FakeCloudFormation::new();
+    fake.add_loose_bucket("mlops-images-staging-data-222222222222");
+    let planned = plan(&fake, &repo(), None).await;
+    let document: serde_json::Value = serde_json::from_str(&planned.stdout).expect("json");
+    let storage = document["stacks"]
+        .as_array()
+        .and_then(|stacks| stacks.iter().find(|stack| stack["id"] == "storage"))
+        .expect("storage");
+    let bucket = storage["resources"]
+        .as_array()
+        .and_then(|resources| resources.iter().find(|r| r["logical_id"] == "DataBucket"))
+        .expect("DataBucket");
+    assert!(
+        bucket["notes"][0]
+            .as_str()
+            .is_some_and(|note| note.starts_with(
+                "bucket mlops-images-staging-data-222222222222 already exists outside any stack"
+            ) && note.contains("resource import")),
+        "{bucket}"
+    );
+    let other = storage["resources"]
+        .as_array()
+        .and_then(|resources| {
+            resources
+                .iter()
+                .find(|r| r["logical_id"] == "ArtifactsBucket")
+        })
+        .expect("ArtifactsBucket");
+    assert!(other.get("notes").is_none(), "{other}");
+}

@@ -146,6 +146,14 @@ pub const CALLS: &[Call] = &[
         target: Target::Artifacts("code/"),
         commands: &[Plan, Apply],
     },
+    // Only for buckets a stack is about to create; a refusal counts as "not ours", so the
+    // CodeBuild role is not asked for it.
+    Call {
+        operation: "s3:HeadBucket",
+        action: "s3:ListBucket",
+        target: Target::Named,
+        commands: &[Plan, Apply],
+    },
     Call {
         operation: "s3:PutObject",
         action: "s3:PutObject",

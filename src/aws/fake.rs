@@ -94,6 +94,8 @@ struct State {
     clock: Clock,
     /// The account the credentials are for; `None`: unknown, as with mocked clients.
     caller_account: Option<String>,
+    /// Buckets that exist outside any stack (kept by a destroy, made by hand).
+    loose_buckets: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -204,6 +206,11 @@ impl FakeCloudFormation {
     }
 
     /// The stack as `describe_stack` would return it, without recording a call.
+    /// A bucket that exists outside any stack, as one a destroy kept.
+    pub fn add_loose_bucket(&self, name: &str) {
+        self.lock().loose_buckets.insert(name.to_string());
+    }
+
     /// Credentials of this account (STS GetCallerIdentity), for the account guard.
     pub fn set_caller_account(&self, account: &str) {
         self.lock().caller_account = Some(account.to_string());
@@ -433,6 +440,10 @@ impl CloudFormation for FakeCloudFormation {
 
     async fn caller_account(&self) -> AwsResult<Option<String>> {
         Ok(self.lock().caller_account.clone())
+    }
+
+    async fn bucket_exists(&self, bucket: &str) -> AwsResult<bool> {
+        Ok(self.lock().loose_buckets.contains(bucket))
     }
 
     async fn object_exists(&self, bucket: &str, key: &str) -> AwsResult<bool> {

@@ -219,6 +219,12 @@ pub trait CloudFormation {
     fn caller_account(&self) -> impl Future<Output = AwsResult<Option<String>>> {
         async { Ok(None) }
     }
+    /// Whether a bucket of that name exists and is ours (S3 HeadBucket): one a stack is about
+    /// to create was kept by an earlier destroy (DeletionPolicy: Retain) or made by hand.
+    fn bucket_exists(&self, bucket: &str) -> impl Future<Output = AwsResult<bool>> {
+        let _ = bucket;
+        async { Ok(false) }
+    }
     /// Whether an object exists (S3 HeadObject): content-addressed assets already uploaded
     /// are not sent again.
     fn object_exists(&self, bucket: &str, key: &str) -> impl Future<Output = AwsResult<bool>>;

@@ -380,6 +380,18 @@ impl CloudFormation for SdkCloudFormation {
     /// PutObject with the bucket's default encryption; the URL is the virtual-hosted S3 URL
     /// CloudFormation reads. The local emulator (moto) resolves that URL from its own S3 store
     /// by the first host label, so the same URL serves it when `AWS_ENDPOINT_URL` is set.
+    async fn bucket_exists(&self, bucket: &str) -> AwsResult<bool> {
+        match self.s3.head_bucket().bucket(bucket).send().await {
+            Ok(_) => Ok(true),
+            Err(error) => match classify(error) {
+                AwsError::NotFound => Ok(false),
+                // Another account's bucket: not one this environment kept.
+                AwsError::AccessDenied(_) => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
+
     async fn object_exists(&self, bucket: &str, key: &str) -> AwsResult<bool> {
         match self.s3.head_object().bucket(bucket).key(key).send().await {
             Ok(_) => Ok(true),

@@ -160,6 +160,8 @@ pub struct Deployed {
     pub unchanged: std::collections::BTreeSet<String>,
     /// `s3://` URIs of the stacks' assets already in S3 (content-addressed: nothing to upload).
     pub assets_present: std::collections::BTreeSet<String>,
+    /// Bucket names a stack to be created names, that already exist outside any stack.
+    pub existing_buckets: std::collections::BTreeSet<String>,
     /// By model: the package its endpoint is to serve (`release::serving`).
     pub serving: BTreeMap<String, crate::release::serving::Resolved>,
 }
@@ -271,6 +273,11 @@ fn plan_stack(
     let Some(current) = current.filter(|current| !current.status.is_review()) else {
         plan.action = StackAction::Create;
         plan.resources = all_added(&conditions::active(&stack.template, &planned_values(&plan)));
+        note_existing_buckets(
+            &mut plan.resources,
+            &stack.template,
+            &deployed.existing_buckets,
+        );
         return plan;
     };
     if current.status.needs_recreate() {
@@ -320,6 +327,41 @@ fn plan_stack(
         plan.action = StackAction::Update;
     }
     plan
+}
+
+/// A bucket the stack would create that already exists: CloudFormation cannot create it
+/// (BucketAlreadyOwnedByYou); say so, and how to adopt it.
+fn note_existing_buckets(
+    resources: &mut [ResourcePlan],
+    template: &Template,
+    existing: &std::collections::BTreeSet<String>,
+) {
+    for plan in resources.iter_mut() {
+        let name = template
+            .resources
+            .get(&plan.logical_id)
+            .filter(|resource| resource.resource_type == "AWS::S3::Bucket")
+            .and_then(|resource| resource.properties.get("BucketName"))
+            .and_then(Node::as_str);
+        if let Some(name) = name.filter(|name| existing.contains(*name)) {
+            plan.notes.push(format!(
+                "bucket {name} already exists outside any stack (kept by an earlier destroy?): creating it fails; import it into the stack (CloudFormation resource import, change set type IMPORT) or delete it first"
+            ));
+        }
+    }
+}
+
+/// Bucket names the stacks to be created would create (what `state` asks S3 about).
+pub fn buckets_to_create(plan: &Plan, rendered: &[RenderedStack]) -> Vec<String> {
+    plan.stacks
+        .iter()
+        .filter(|stack| matches!(stack.action, StackAction::Create | StackAction::Recreate))
+        .filter_map(|stack| rendered.iter().find(|r| r.spec.name == stack.name))
+        .flat_map(|stack| stack.template.resources.values())
+        .filter(|resource| resource.resource_type == "AWS::S3::Bucket")
+        .filter_map(|resource| resource.properties.get("BucketName")?.as_str())
+        .map(str::to_string)
+        .collect()
 }
 
 /// The parameter values the plan knows (inputs known only after apply are left out).
