@@ -361,6 +361,16 @@ fn preprocess(spec: &PipelineSpec) -> Step {
     } else {
         DATA_QUALITY
     };
+    let mut raw = input("raw", Argument::parameter(INPUT_DATA_URI));
+    let mut arguments: Vec<Argument<String>> = arguments;
+    if sharded(spec) {
+        // Each instance receives its share of the photos (ShardedByS3Key), plans the split
+        // from the whole manifest and converts the images it has; MergeRecords orders them.
+        arguments.extend(["--input-distribution".into(), "sharded".into()]);
+        if let Some(s3) = raw.s3_input.as_mut() {
+            s3.s3_data_distribution_type = Some("ShardedByS3Key".into());
+        }
+    }
     let mut step = processing_step(
         spec,
         PREPROCESS,
@@ -370,7 +380,7 @@ fn preprocess(spec: &PipelineSpec) -> Step {
                 "manifest",
                 processing_output(manifest_step, "manifest").into(),
             ),
-            input("raw", Argument::parameter(INPUT_DATA_URI)),
+            raw,
         ],
         outputs,
         arguments,
@@ -1079,11 +1089,19 @@ mod tests {
         assert_eq!(count(MERGE_MANIFESTS), 1);
         assert_eq!(count(MERGE_RECORDS), 1);
         assert_eq!(count(EVALUATE), 1);
-        let quality = &step(&definition, DATA_QUALITY)["Arguments"];
-        assert_eq!(
-            quality["ProcessingInputs"][0]["S3Input"]["S3DataDistributionType"],
-            "ShardedByS3Key"
-        );
+        for name in [DATA_QUALITY, PREPROCESS] {
+            let arguments = &step(&definition, name)["Arguments"];
+            let raw = arguments["ProcessingInputs"]
+                .as_array()
+                .and_then(|inputs| inputs.iter().find(|input| input["InputName"] == "raw"))
+                .expect("a raw input");
+            assert_eq!(raw["S3Input"]["S3DataDistributionType"], "ShardedByS3Key");
+            let flags = arguments["AppSpecification"]["ContainerArguments"].to_string();
+            assert!(
+                flags.contains(r#""--input-distribution","sharded""#),
+                "{flags}"
+            );
+        }
         // Preprocess plans the split from the merged manifest; training reads the merge.
         assert_eq!(
             step(&definition, PREPROCESS)["Arguments"]["ProcessingInputs"][0]["S3Input"]["S3Uri"],
