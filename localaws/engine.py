@@ -30,6 +30,14 @@ starts); resource events themselves are recorded by the handlers (handlers/base.
   types, whether the change replaces them; resources whose condition is false are not listed.
   After ExecuteChangeSet, moto left the stack's outputs (and exports) as they were before (none,
   for a stack created by a change set); here they are recomputed.
+- Change sets belong to their stack. moto's ListChangeSets ignored StackName (every stack listed
+  every stack's change sets) and kept every change set forever. Here it lists the given stack's
+  (by name or id), with AWS's summary fields; executing a change set deletes the stack's other
+  change sets (the executed one stays, EXECUTE_COMPLETE or EXECUTE_FAILED), and deleting a stack
+  deletes its change sets, as on AWS.
+- Termination protection. moto has no UpdateTerminationProtection (HTTP 500). Here it sets the
+  stack's EnableTerminationProtection, and DeleteStack refuses a protected stack with AWS's
+  ValidationError.
 
 Template-level errors (a missing parameter, an unknown GetAtt attribute) still fail the API call
 synchronously, which is also what CloudFormation does.
@@ -57,6 +65,7 @@ from moto.cloudformation.models import (
 )
 from moto.cloudformation.responses import CloudFormationResponse
 from moto.core.common_models import CloudFormationModel
+from moto.core.responses import ActionResult
 
 from .handlers.base import STACKS_BEING_DELETED, ResourceHandler, logger, reason_of
 
@@ -77,6 +86,8 @@ def install() -> None:
     _wrap(CloudFormationBackend, "create_change_set", _create_change_set)
     _wrap(CloudFormationResponse, "create_change_set", _default_change_set_type)
     _wrap(ChangeSet, "diff", _change_set_diff)
+    CloudFormationResponse.list_change_sets = _list_change_sets
+    CloudFormationResponse.update_termination_protection = _update_termination_protection
     Stack.stack_resources = property(stack_resources)
     for module in (cloudformation_models, cloudformation_responses):
         module.yaml_tag_constructor = yaml_tag_constructor
@@ -359,6 +370,13 @@ def _delete_stack(original, backend: CloudFormationBackend, name_or_stack_id: st
         for stack in backend.stacks.values()
         if name_or_stack_id in (stack.stack_id, stack.name)
     ]
+    if any(is_protected(stack) for stack in stacks):
+        # AWS names the stack as the request did (its name, or its ARN).
+        raise ValidationError(
+            name_or_stack_id,
+            message=f"Stack [{name_or_stack_id}] cannot be deleted while TerminationProtection "
+            "is enabled",
+        )
     marks = {stack.stack_id: len(stack.events) for stack in stacks}
     STACKS_BEING_DELETED.update({stack.stack_id: stack for stack in stacks})
     try:
@@ -376,6 +394,9 @@ def _delete_stack(original, backend: CloudFormationBackend, name_or_stack_id: st
     finally:
         for stack in stacks:
             STACKS_BEING_DELETED.pop(stack.stack_id, None)
+    # A deleted stack's change sets go with it.
+    gone = {stack.stack_id for stack in stacks if stack.stack_id not in backend.stacks}
+    drop_change_sets(backend, gone)
 
 
 # --- no updates are to be performed ----------------------------------------------------------------
@@ -425,6 +446,9 @@ def _create_change_set(
 def _execute_change_set(original, backend: CloudFormationBackend, change_set_name, stack_name=None):
     change_set = backend.describe_change_set(change_set_name)
     stack = backend.stacks[change_set.stack_id]
+    # "When you execute a change set, CloudFormation deletes all other change sets associated
+    # with the stack because they aren't valid for the updated stack." (moto kept them all.)
+    drop_change_sets(backend, {stack.stack_id}, keep=change_set)
     mark = len(stack.events)
     previous_template, previous_parameters = stack.template, dict(stack.parameters)
     try:
@@ -554,3 +578,81 @@ def remove_exports(stack: Stack) -> None:
     for name, export in list(backend.exports.items()):
         if export.exporting_stack_id == stack.stack_id:
             del backend.exports[name]
+
+
+# --- change sets belong to their stack; termination protection -----------------------------------
+
+
+def drop_change_sets(
+    backend: CloudFormationBackend, stack_ids: set[str], keep: ChangeSet | None = None
+) -> None:
+    """Deletes the change sets of the given stacks, except `keep`."""
+    for change_set_id, change_set in list(backend.change_sets.items()):
+        if change_set.stack_id in stack_ids and change_set is not keep:
+            del backend.change_sets[change_set_id]
+
+
+def stack_for_request(backend: CloudFormationBackend, name_or_id: str) -> Stack:
+    """The stack a request names: a live stack by name, or any stack (a deleted one too) by id.
+    Else AWS's ValidationError "Stack [X] does not exist"."""
+    found = backend.stacks.get(name_or_id) or backend.deleted_stacks.get(name_or_id)
+    if found is None:
+        found = next(
+            (
+                stack
+                for stack in backend.stacks.values()
+                if stack.name == name_or_id and stack.status != "DELETE_COMPLETE"
+            ),
+            None,
+        )
+    if found is None:
+        raise ValidationError(name_or_id, message=f"Stack [{name_or_id}] does not exist")
+    return found
+
+
+def _list_change_sets(response: CloudFormationResponse) -> ActionResult:
+    """Replaces moto's ListChangeSets, which listed every stack's change sets whatever StackName
+    said. AWS lists the named stack's (a deleted stack has none), oldest first, as
+    ChangeSetSummary structures."""
+    backend = response.cloudformation_backend
+    stack = stack_for_request(backend, response._get_param("StackName"))
+    summaries = []
+    for change_set in backend.change_sets.values():
+        if change_set.stack_id != stack.stack_id:
+            continue
+        summary = {
+            "StackId": change_set.stack_id,
+            "StackName": change_set.stack_name,
+            "ChangeSetId": change_set.change_set_id,
+            "ChangeSetName": change_set.change_set_name,
+            "ExecutionStatus": change_set.execution_status,
+            "Status": change_set.status,
+            "CreationTime": change_set.creation_time,
+            "IncludeNestedStacks": False,
+        }
+        if change_set.status_reason:
+            summary["StatusReason"] = change_set.status_reason
+        if change_set.description:
+            summary["Description"] = change_set.description
+        summaries.append(summary)
+    return ActionResult({"Summaries": summaries})
+
+
+def _update_termination_protection(response: CloudFormationResponse) -> ActionResult:
+    """UpdateTerminationProtection, which moto lacks (HTTP 500: "not been implemented")."""
+    backend = response.cloudformation_backend
+    name = response._get_param("StackName")
+    stack = stack_for_request(backend, name)
+    if stack.status == "DELETE_COMPLETE":
+        raise ValidationError(name, message=f"Stack [{name}] does not exist")
+    stack.enable_termination_protection = response._get_bool_param(
+        "EnableTerminationProtection", False
+    )
+    return ActionResult({"StackId": stack.stack_id})
+
+
+def is_protected(stack: Stack) -> bool:
+    value = stack.enable_termination_protection
+    if isinstance(value, str):  # in case a request's text ("false") reaches it unparsed
+        return value.lower() == "true"
+    return bool(value)

@@ -128,3 +128,22 @@ def test_a_session_of_a_role_without_the_permission_cannot_pass_the_cloudformati
     )
     assert error["Code"] == "AccessDenied"
     assert f"iam:PassRole on resource: {outputs['SageMakerExecutionRoleArn']}" in error["Message"]
+
+
+def test_the_codebuild_role_may_protect_the_environments_stacks_only(enforcing, codebuild):
+    """apply protects each stack it deploys: UpdateTerminationProtection, authorised on the stack's ARN."""
+    stack = "mlops-images-staging-iam"
+    cloudformation = codebuild("cloudformation")
+    cloudformation.update_termination_protection(StackName=stack, EnableTerminationProtection=True)
+    described = client(enforcing, "cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+    assert described["EnableTerminationProtection"] is True
+    cloudformation.update_termination_protection(StackName=stack, EnableTerminationProtection=False)
+    assert client(enforcing, "cloudformation").describe_stacks(StackName=stack)["Stacks"][0]["EnableTerminationProtection"] is False
+
+    client(enforcing, "cloudformation").create_stack(
+        StackName="another-stack",
+        TemplateBody=json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}),
+    )
+    error = refused(lambda: cloudformation.update_termination_protection(StackName="another-stack", EnableTerminationProtection=True))
+    assert error["Code"] == "AccessDenied"
+    assert "cloudformation:UpdateTerminationProtection on resource: arn:aws:cloudformation:us-east-1:123456789012:stack/another-stack/" in error["Message"]
