@@ -37,6 +37,38 @@ impl Palette {
     }
 }
 
+/// The colour of a status word as people read it: green done, red failed or refused, yellow
+/// under way or waiting, dim absent; nothing when colour is off.
+pub fn status_style(status: &str, color: bool) -> Style {
+    if !color {
+        return Style::new();
+    }
+    let upper = status.to_ascii_uppercase();
+    if upper.contains("FAILED")
+        || upper.contains("ROLLBACK")
+        || upper == "REJECTED"
+        || upper == "PROBLEM"
+    {
+        AnsiColor::Red.on_default()
+    } else if upper.contains("IN_PROGRESS") || upper.starts_with("PENDING") || upper == "WARNING" {
+        AnsiColor::Yellow.on_default()
+    } else if upper.ends_with("COMPLETE")
+        || upper == "APPROVED"
+        || upper == "OK"
+        || upper == "PASSED"
+    {
+        AnsiColor::Green.on_default()
+    } else {
+        Style::new().dimmed()
+    }
+}
+
+/// `text` padded to `width`, then coloured as its status.
+pub fn status_cell(text: &str, width: usize, color: bool) -> String {
+    let style = status_style(text, color);
+    format!("{style}{text:<width$}{style:#}")
+}
+
 pub fn write_error(out: &mut dyn Write, palette: &Palette, error: &Error) -> io::Result<()> {
     let style = palette.error;
     writeln!(out, "{style}error{style:#}: {error}")?;

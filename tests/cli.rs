@@ -166,3 +166,17 @@ fn keys_in_the_environment_overriding_a_profile_are_called_out() {
         run.stderr
     );
 }
+
+#[test]
+fn color_always_colours_status_words_and_never_leaves_them_plain() {
+    use mlops_infra::view::status_cell;
+    let green = status_cell("CREATE_COMPLETE", 16, true);
+    assert!(green.starts_with("\u{1b}[32m"), "{green:?}");
+    assert!(status_cell("UPDATE_ROLLBACK_COMPLETE", 26, true).starts_with("\u{1b}[31m"));
+    assert!(status_cell("PendingManualApproval", 22, true).starts_with("\u{1b}[33m"));
+    assert!(status_cell("problem", 8, true).starts_with("\u{1b}[31m"));
+    assert_eq!(status_cell("ok", 8, false), "ok      ");
+    // Padding happens inside the colour, so columns still line up.
+    let plain = status_cell("Approved", 12, false);
+    assert_eq!(plain.chars().count(), 12);
+}

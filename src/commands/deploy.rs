@@ -732,10 +732,21 @@ pub async fn status<C: CloudFormation>(
             .unwrap_or_default()
     };
     let (name_width, status_width) = (width(0), width(1));
-    for row in std::iter::once(&header).chain(&rows) {
-        let line = format!(
+    let _ = writeln!(
+        output.out,
+        "{}",
+        format!(
             "{:<name_width$}  {:<status_width$}  {}",
-            row[0], row[1], row[2]
+            header[0], header[1], header[2]
+        )
+        .trim_end()
+    );
+    for row in &rows {
+        let line = format!(
+            "{:<name_width$}  {}  {}",
+            row[0],
+            crate::view::status_cell(&row[1], status_width, output.color),
+            row[2]
         );
         let _ = writeln!(output.out, "{}", line.trim_end());
     }

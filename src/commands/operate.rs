@@ -287,14 +287,17 @@ pub async fn doctor<P: Platform>(
     for finding in &findings {
         match finding {
             Finding::Ok(text) => {
-                let _ = writeln!(output.out, "ok       {text}");
+                let label = crate::view::status_cell("ok", 8, output.color);
+                let _ = writeln!(output.out, "{label} {text}");
             }
             Finding::Warning(text) => {
-                let _ = writeln!(output.out, "warning  {text}");
+                let label = crate::view::status_cell("warning", 8, output.color);
+                let _ = writeln!(output.out, "{label} {text}");
             }
             Finding::Problem(text, fix) => {
                 problems += 1;
-                let _ = writeln!(output.out, "problem  {text}\n         fix: {fix}");
+                let label = crate::view::status_cell("problem", 8, output.color);
+                let _ = writeln!(output.out, "{label} {text}\n         fix: {fix}");
             }
         }
     }

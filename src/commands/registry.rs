@@ -133,7 +133,7 @@ pub async fn models<C: CloudFormation, P: Platform>(
             text.push('\n');
             text
         }
-        OutputFormat::Text => models_text(&views),
+        OutputFormat::Text => models_text(&views, output.color),
     };
     let _ = write!(output.out, "{text}");
     ExitStatus::Success
@@ -209,7 +209,7 @@ async fn metrics<P: Platform>(
     found
 }
 
-fn models_text(views: &[ModelView]) -> String {
+fn models_text(views: &[ModelView], color: bool) -> String {
     let mut out = String::new();
     for view in views {
         out.push_str(&format!(
@@ -241,9 +241,9 @@ fn models_text(views: &[ModelView]) -> String {
                 note.push(description.clone());
             }
             let line = format!(
-                "  {:<8} {:<22} {:<21} {:<9} {:<9} {}",
+                "  {:<8} {} {:<21} {:<9} {:<9} {}",
                 package.version,
-                package.approval,
+                crate::view::status_cell(&package.approval, 22, color),
                 package.created.as_deref().unwrap_or("-"),
                 metric("accuracy"),
                 metric("top_5_accuracy"),
