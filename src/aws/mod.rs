@@ -1,5 +1,5 @@
 //! The one boundary to AWS: a small trait speaking the tool's own types. `sdk.rs` implements
-//! it with aws-sdk-rust; `fake.rs` is an in-memory CloudFormation that follows the real
+//! it with aws-sdk-rust; `fake/` is an in-memory CloudFormation that follows the real
 //! service's semantics, for the core's tests. Nothing outside this folder imports SDK types.
 
 pub mod call_log;
