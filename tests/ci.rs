@@ -81,27 +81,6 @@ fn the_build_plans_keeps_the_plan_and_applies_it() {
     assert!(!stderr.contains("apply the reviewed plan"), "{stderr}");
 }
 
-/// An AWS config whose `codebuild` profile assumes the platform's CodeBuild role, as the
-/// build's credentials are on AWS.
-fn codebuild_profile(dir: &std::path::Path) -> (String, String) {
-    let config = dir.join("config");
-    let credentials = dir.join("credentials");
-    std::fs::write(
-        &config,
-        "[default]\nregion = eu-west-1\n\n[profile codebuild]\nrole_arn = arn:aws:iam::222222222222:role/mlops-images/mlops-images-staging-codebuild\nsource_profile = default\nregion = eu-west-1\n",
-    )
-    .expect("config");
-    std::fs::write(
-        &credentials,
-        "[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n",
-    )
-    .expect("credentials");
-    (
-        config.to_string_lossy().into_owned(),
-        credentials.to_string_lossy().into_owned(),
-    )
-}
-
 /// A person applies the bootstrap (storage, iam) with the account's own credentials; the
 /// build then runs as the CodeBuild role, every API call checked against its policies.
 fn bootstrap_then_build(
@@ -124,7 +103,12 @@ fn bootstrap_then_build(
     );
     before_build(&aws);
     let profiles = tempfile::tempdir().expect("profiles");
-    let (config, credentials) = codebuild_profile(profiles.path());
+    // As the build's credentials are on AWS: the platform's CodeBuild role.
+    let (config, credentials) = common::assume_role_profile(
+        profiles.path(),
+        "codebuild",
+        "arn:aws:iam::222222222222:role/mlops-images/mlops-images-staging-codebuild",
+    );
     let artifacts = tempfile::tempdir().expect("artifacts");
     let environment = vec![
         ("AWS_ENDPOINT_URL", aws.url.as_str()),

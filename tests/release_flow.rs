@@ -24,22 +24,7 @@ const GROUP: &str = "mlops-images-staging-trees";
 /// AWS config and credentials files: the default profile is staging's account (the
 /// emulator's default), `prod` assumes a role in prod's account.
 fn profiles(dir: &Path) -> (String, String) {
-    let config = dir.join("config");
-    let credentials = dir.join("credentials");
-    std::fs::write(
-        &config,
-        "[default]\nregion = eu-west-1\n\n[profile prod]\nrole_arn = arn:aws:iam::333333333333:role/mlops-deployer\nsource_profile = default\nregion = eu-west-1\n",
-    )
-    .expect("config");
-    std::fs::write(
-        &credentials,
-        "[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n",
-    )
-    .expect("credentials");
-    (
-        config.to_string_lossy().into_owned(),
-        credentials.to_string_lossy().into_owned(),
-    )
+    common::assume_role_profile(dir, "prod", "arn:aws:iam::333333333333:role/mlops-deployer")
 }
 
 /// Registers a package in `GROUP` as the pipeline's Register step does, with its evaluation

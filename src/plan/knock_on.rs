@@ -179,21 +179,30 @@ mod tests {
         .expect("template")
     }
 
-    #[test]
-    fn a_replaced_model_updates_its_config_and_the_live_endpoint() {
-        let template = template();
-        let mut resources = vec![ResourcePlan {
-            logical_id: "Model".into(),
-            resource_type: "AWS::SageMaker::Model".into(),
+    /// A resource the change set says is replaced because of `property`.
+    fn replaced(logical_id: &str, resource_type: &str, property: &str) -> ResourcePlan {
+        ResourcePlan {
+            logical_id: logical_id.into(),
+            resource_type: resource_type.into(),
             action: ResourceAction::Modify,
             replacement: Replacement::Yes,
-            replaced_by: vec!["PrimaryContainer".into()],
+            replaced_by: vec![property.into()],
             dangerous: false,
             changes: Vec::new(),
             steps: Vec::new(),
             broadening: None,
             notes: Vec::new(),
-        }];
+        }
+    }
+
+    #[test]
+    fn a_replaced_model_updates_its_config_and_the_live_endpoint() {
+        let template = template();
+        let mut resources = vec![replaced(
+            "Model",
+            "AWS::SageMaker::Model",
+            "PrimaryContainer",
+        )];
         follow_replacements(&mut resources, &template);
         explain(&mut resources, &template);
         let ids: Vec<&str> = resources.iter().map(|r| r.logical_id.as_str()).collect();
@@ -220,18 +229,11 @@ mod tests {
     #[test]
     fn a_replaced_config_switches_the_endpoint_blue_green() {
         let template = template();
-        let mut resources = vec![ResourcePlan {
-            logical_id: "Config".into(),
-            resource_type: "AWS::SageMaker::EndpointConfig".into(),
-            action: ResourceAction::Modify,
-            replacement: Replacement::Yes,
-            replaced_by: vec!["ProductionVariants".into()],
-            dangerous: false,
-            changes: Vec::new(),
-            steps: Vec::new(),
-            broadening: None,
-            notes: Vec::new(),
-        }];
+        let mut resources = vec![replaced(
+            "Config",
+            "AWS::SageMaker::EndpointConfig",
+            "ProductionVariants",
+        )];
         follow_replacements(&mut resources, &template);
         explain(&mut resources, &template);
         let endpoint = resources

@@ -40,6 +40,31 @@ pub fn run_with(project: &Path, args: &[&str], environment: &[(&str, &str)]) -> 
     }
 }
 
+/// Writes an AWS config and credentials file into `dir`: the default profile has the local
+/// AWS's `testing` keys, and `profile` assumes `role_arn` from it. Returns their paths, for
+/// AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE.
+#[allow(dead_code)]
+pub fn assume_role_profile(dir: &Path, profile: &str, role_arn: &str) -> (String, String) {
+    let config = dir.join("config");
+    let credentials = dir.join("credentials");
+    std::fs::write(
+        &config,
+        format!(
+            "[default]\nregion = eu-west-1\n\n[profile {profile}]\nrole_arn = {role_arn}\nsource_profile = default\nregion = eu-west-1\n"
+        ),
+    )
+    .expect("config");
+    std::fs::write(
+        &credentials,
+        "[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n",
+    )
+    .expect("credentials");
+    (
+        config.to_string_lossy().into_owned(),
+        credentials.to_string_lossy().into_owned(),
+    )
+}
+
 /// Copies a folder tree.
 pub fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("create folder");
