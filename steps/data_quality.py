@@ -108,7 +108,18 @@ from typing import Any
 
 from PIL import Image
 
-from parallel import RESOURCE_CONFIG, available_cpus, choose_shard, map_in_order, pixel_limit, shard_name
+from parallel import (
+    REPLICATED,
+    RESOURCE_CONFIG,
+    SHARDED,
+    add_parallel_arguments,
+    available_cpus,
+    choose_shard,
+    map_in_order,
+    pixel_limit,
+    positive_int,
+    shard_name,
+)
 
 # What SageMaker's image-classification algorithm reads; matches the config's
 # `pipeline.allowed_formats` validation (src/config/platform.rs).
@@ -133,7 +144,6 @@ SUMMARY = "summary.json"
 VERSION = "version.txt"
 SHARDS = "shards"
 SHARD_KIND = "data-quality shard"
-REPLICATED, SHARDED = "replicated", "sharded"
 
 HIDDEN = "hidden"
 BAD_NAME = "name not UTF-8"
@@ -269,24 +279,6 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"`{text}` is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"`{text}` must be at least 1")
-    return value
-
-
-def _natural(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"`{text}` is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"`{text}` must be at least 0")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -304,8 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="the S3 URI --input was copied from; manifest URIs are this plus the relative path",
     )
     parser.add_argument("--output", required=True, help="folder to write the manifest, summary and version into")
-    parser.add_argument("--min-width", required=True, type=_positive_int, help="smallest width kept, in pixels")
-    parser.add_argument("--min-height", required=True, type=_positive_int, help="smallest height kept, in pixels")
+    parser.add_argument("--min-width", required=True, type=positive_int, help="smallest width kept, in pixels")
+    parser.add_argument("--min-height", required=True, type=positive_int, help="smallest height kept, in pixels")
     parser.add_argument(
         "--allowed-formats",
         required=True,
@@ -318,23 +310,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--classes", help="comma-separated labels to keep; images with other labels are dropped")
     parser.add_argument(
         "--max-pixels",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_MAX_PIXELS,
         help=f"largest image kept, in pixels (width x height); default {DEFAULT_MAX_PIXELS}",
     )
-    parser.add_argument(
-        "--workers", type=_positive_int, help="processes checking images; default: the CPUs available"
-    )
-    parser.add_argument("--shard-index", type=_natural, help="this instance's shard, from 0 (with --shard-count)")
-    parser.add_argument(
-        "--shard-count", type=_positive_int, help="number of shards; writes a shard for merge_manifests.py"
-    )
-    parser.add_argument(
-        "--input-distribution",
-        choices=(REPLICATED, SHARDED),
-        default=REPLICATED,
-        help="when sharded: every instance has every image (replicated, the default) or its own (sharded)",
-    )
+    add_parallel_arguments(parser, "checking images", "merge_manifests.py")
     return parser
 
 

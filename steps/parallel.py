@@ -8,6 +8,7 @@ SageMaker Processing's resource config.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import multiprocessing
@@ -124,3 +125,42 @@ def choose_shard(index: int | None, count: int | None, resource_config: Path) ->
     if found is None or found[1] == 1:
         return None
     return found
+
+
+# How the instances of a sharded step got their images: every one of them, or their own.
+REPLICATED, SHARDED = "replicated", "sharded"
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"`{text}` is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"`{text}` must be at least 1")
+    return value
+
+
+def natural(text: str) -> int:
+    """An argparse type: a whole number of at least 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"`{text}` is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"`{text}` must be at least 0")
+    return value
+
+
+def add_parallel_arguments(parser: argparse.ArgumentParser, work: str, merge_script: str) -> None:
+    """The options both data steps share: workers, the shard, and how the input was distributed."""
+    parser.add_argument("--workers", type=positive_int, help=f"processes {work}; default: the CPUs available")
+    parser.add_argument("--shard-index", type=natural, help="this instance's shard, from 0 (with --shard-count)")
+    parser.add_argument("--shard-count", type=positive_int, help=f"number of shards; writes a shard for {merge_script}")
+    parser.add_argument(
+        "--input-distribution",
+        choices=(REPLICATED, SHARDED),
+        default=REPLICATED,
+        help="when sharded: every instance has every image (replicated, the default) or its own (sharded)",
+    )

@@ -127,7 +127,18 @@ from typing import BinaryIO
 
 from PIL import Image, ImageOps
 
-from parallel import RESOURCE_CONFIG, available_cpus, choose_shard, map_in_order, pixel_limit, shard_name
+from parallel import (
+    REPLICATED,
+    RESOURCE_CONFIG,
+    SHARDED,
+    add_parallel_arguments,
+    available_cpus,
+    choose_shard,
+    map_in_order,
+    pixel_limit,
+    positive_int,
+    shard_name,
+)
 
 MANIFEST = "manifest.jsonl"
 
@@ -173,7 +184,6 @@ DEFAULT_MAX_PIXELS = 80_000_000
 SHARDS = "shards"
 SHARD_KIND = "preprocess shard"
 # How the instances of a sharded run got the raw images (the S3 input's distribution type).
-REPLICATED, SHARDED = "replicated", "sharded"
 PART_FILE = "part.json"
 
 EXIT_OK = 0
@@ -243,24 +253,6 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"`{text}` is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"`{text}` must be at least 1")
-    return value
-
-
-def _natural(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"`{text}` is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"`{text}` must be at least 0")
-    return value
 
 
 def _integer(text: str) -> int:
@@ -301,8 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--manifest", required=True, help="data_quality.py's output folder (or its manifest.jsonl)")
     parser.add_argument("--images", required=True, help="raw images folder; manifest paths are relative to it")
     parser.add_argument("--output", required=True, help="folder to write one sub-folder per output into")
-    parser.add_argument("--image-width", required=True, type=_positive_int, help="output width, in pixels")
-    parser.add_argument("--image-height", required=True, type=_positive_int, help="output height, in pixels")
+    parser.add_argument("--image-width", required=True, type=positive_int, help="output width, in pixels")
+    parser.add_argument("--image-height", required=True, type=positive_int, help="output height, in pixels")
     parser.add_argument("--train-ratio", required=True, type=_share, help="share of each class in train, 0-1")
     parser.add_argument(
         "--validation-ratio", required=True, type=_share, help="share of each class in validation, 0-1"
@@ -319,28 +311,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--num-classes",
-        type=_positive_int,
+        type=positive_int,
         help="the classes the training jobs expect (their num_classes); the manifest must have exactly these",
     )
     parser.add_argument(
         "--max-pixels",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_MAX_PIXELS,
         help=f"largest image accepted, in pixels (width x height); default {DEFAULT_MAX_PIXELS}, as data QA's",
     )
-    parser.add_argument(
-        "--workers", type=_positive_int, help="processes resizing images; default: the CPUs available"
-    )
-    parser.add_argument("--shard-index", type=_natural, help="this instance's shard, from 0 (with --shard-count)")
-    parser.add_argument(
-        "--shard-count", type=_positive_int, help="number of shards; writes a shard for merge_records.py"
-    )
-    parser.add_argument(
-        "--input-distribution",
-        choices=(REPLICATED, SHARDED),
-        default=REPLICATED,
-        help="when sharded: every instance has every image (replicated, the default) or its own (sharded)",
-    )
+    add_parallel_arguments(parser, "resizing images", "merge_records.py")
     return parser
 
 
