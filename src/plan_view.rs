@@ -143,6 +143,36 @@ fn resource_marker(resource: &ResourcePlan) -> &'static str {
     }
 }
 
+/// One property change on a line; an added or removed object too long for a line is shown
+/// whole, as indented JSON below its path, so nothing of what changes is cut.
+fn write_change(out: &mut String, indent: &str, change: &crate::plan::diff::PropertyChange) {
+    let whole = match (&change.before, &change.after) {
+        (None, Some(value)) => Some(("added", value)),
+        (Some(value), None) => Some(("removed", value)),
+        _ => None,
+    }
+    .filter(|(_, value)| value.is_object() || value.is_array())
+    .filter(|(_, value)| value.to_string().chars().count() > MAX_VALUE);
+    match whole {
+        Some((what, value)) => {
+            let _ = writeln!(out, "{indent}{}: {what}", change.path);
+            let pretty = serde_json::to_string_pretty(value).unwrap_or_default();
+            for line in pretty.lines() {
+                let _ = writeln!(out, "{indent}    {line}");
+            }
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "{indent}{}: {} → {}",
+                change.path,
+                short(&change.before),
+                short(&change.after)
+            );
+        }
+    }
+}
+
 fn short(value: &Option<serde_json::Value>) -> String {
     match value {
         None => "(none)".into(),
@@ -200,10 +230,11 @@ fn write_stack(out: &mut String, stack: &StackPlan, colors: &Colors) {
         let _ = writeln!(out, "    uploads {upload}");
     }
     for parameter in &stack.parameters {
-        let after = parameter
-            .value
-            .clone()
-            .unwrap_or_else(|| "(known after apply)".into());
+        let after = match parameter.value.as_deref() {
+            None => "(known after apply)".to_string(),
+            Some("") => "(empty)".to_string(),
+            Some(value) => value.to_string(),
+        };
         if parameter.value.is_some() && parameter.value == parameter.before {
             continue;
         }
@@ -293,61 +324,69 @@ fn write_resource(out: &mut String, stack: &StackPlan, resource: &ResourcePlan, 
     if stack.action == StackAction::Create || stack.action == StackAction::Recreate {
         return;
     }
-    if resource.steps.is_empty() {
-        for change in &resource.changes {
-            let _ = writeln!(
-                out,
-                "        {}: {} → {}",
-                change.path,
-                short(&change.before),
-                short(&change.after)
-            );
-        }
-    } else {
-        for change in &resource.changes {
-            // The definition's changes are shown step by step below.
-            if !change
+    for change in &resource.changes {
+        // A pipeline's definition changes are shown step by step below.
+        if resource.steps.is_empty()
+            || !change
                 .path
                 .starts_with("Properties.PipelineDefinition.PipelineDefinitionBody")
-            {
-                let _ = writeln!(
-                    out,
-                    "        {}: {} → {}",
-                    change.path,
-                    short(&change.before),
-                    short(&change.after)
-                );
-            }
+        {
+            write_change(out, "        ", change);
         }
-        for step in &resource.steps {
-            let _ = writeln!(out, "        step {} ({})", step.name, step.action);
-            for change in &step.changes {
-                let _ = writeln!(
-                    out,
-                    "            {}: {} → {}",
-                    change.path,
-                    short(&change.before),
-                    short(&change.after)
-                );
-            }
+    }
+    for step in &resource.steps {
+        let _ = writeln!(out, "        step {} ({})", step.name, step.action);
+        for change in &step.changes {
+            write_change(out, "            ", change);
         }
     }
     if let Some(broadening) = &resource.broadening {
         let danger = colors.danger;
-        for (kind, items) in [
-            ("actions", &broadening.actions),
-            ("resources", &broadening.resources),
-            ("principals", &broadening.principals),
-        ] {
-            if !items.is_empty() {
-                let _ = writeln!(
-                    out,
-                    "        {danger}grants new {kind}{danger:#}: {}",
-                    items.join(", ")
-                );
-            }
+        let _ = writeln!(out, "        {danger}new grants{danger:#}:");
+        for line in grant_table(&broadening.grants) {
+            let _ = writeln!(out, "          {line}");
         }
     }
+}
+
+/// New grants as a table of principal, action and resource columns; a cell with several
+/// entries takes a line each.
+pub fn grant_table(grants: &[crate::plan::iam::Grant]) -> Vec<String> {
+    let header = ["principal", "action", "resource"];
+    let width = |pick: fn(&crate::plan::iam::Grant) -> &Vec<String>, title: &str| {
+        grants
+            .iter()
+            .flat_map(|grant| pick(grant).iter().map(|item| item.chars().count()))
+            .chain([title.chars().count()])
+            .max()
+            .unwrap_or_default()
+    };
+    let (principal_width, action_width) = (
+        width(|g| &g.principals, header[0]),
+        width(|g| &g.actions, header[1]),
+    );
+    let row = |principal: &str, action: &str, resource: &str| {
+        format!("{principal:<principal_width$}  {action:<action_width$}  {resource}")
+            .trim_end()
+            .to_string()
+    };
+    let mut lines = vec![row(header[0], header[1], header[2])];
+    for grant in grants {
+        let height = grant
+            .principals
+            .len()
+            .max(grant.actions.len())
+            .max(grant.resources.len());
+        for index in 0..height {
+            let cell = |items: &Vec<String>| items.get(index).cloned().unwrap_or_default();
+            lines.push(row(
+                &cell(&grant.principals),
+                &cell(&grant.actions),
+                &cell(&grant.resources),
+            ));
+        }
+    }
+    lines
 }
 
 /// Who CloudFormation acts as for the stack: the service role, or the caller for the stacks
@@ -430,7 +469,50 @@ pub fn markdown(plan: &Plan) -> String {
         }
         let _ = writeln!(out, "```\n\n</details>");
     }
+    write_markdown_grants(&mut out, plan);
     out
+}
+
+/// New grants as a Markdown table, outside the folded details: they need a reviewer's eye.
+fn write_markdown_grants(out: &mut String, plan: &Plan) {
+    let rows: Vec<(&StackPlan, &ResourcePlan, &crate::plan::iam::Grant)> = plan
+        .stacks
+        .iter()
+        .flat_map(|stack| {
+            stack.resources.iter().flat_map(move |resource| {
+                resource
+                    .broadening
+                    .iter()
+                    .flat_map(|broadening| &broadening.grants)
+                    .map(move |grant| (stack, resource, grant))
+            })
+        })
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n#### New grants\n\n| stack | resource | principal | actions | resources |\n|---|---|---|---|---|"
+    );
+    let cell = |items: &[String]| {
+        items
+            .iter()
+            .map(|item| format!("`{item}`"))
+            .collect::<Vec<_>>()
+            .join("<br>")
+    };
+    for (stack, resource, grant) in rows {
+        let _ = writeln!(
+            out,
+            "| `{}` | `{}` | {} | {} | {} |",
+            stack.id,
+            resource.logical_id,
+            cell(&grant.principals),
+            cell(&grant.actions),
+            cell(&grant.resources)
+        );
+    }
 }
 
 /// The JSON view: the plan document, pretty-printed, with the summary's counts as `totals`.

@@ -60,9 +60,9 @@ pub async fn plan<C: CloudFormation>(
     deployed.serving = serving;
     let first = plan::plan(environment, rendered, &deployed);
     deployed.assets_present = present_assets(client, &first, polling).await?;
-    for bucket in plan::buckets_to_create(&first, rendered) {
-        if retry(polling, || client.bucket_exists(&bucket)).await? {
-            deployed.existing_buckets.insert(bucket);
+    for named in plan::named_to_create(&first, rendered) {
+        if retry(polling, || client.named_resource_exists(&named)).await? {
+            deployed.existing.insert(named);
         }
     }
     let updates: Vec<_> = first

@@ -756,7 +756,7 @@ async fn new_grants_need_confirmation() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_bucket_kept_by_an_earlier_destroy_is_named_with_how_to_adopt_it() {
     let fake = FakeCloudFormation::new();
-    fake.add_loose_bucket("mlops-images-staging-data-222222222222");
+    fake.add_loose("AWS::S3::Bucket", "mlops-images-staging-data-222222222222");
     let planned = plan(&fake, &repo(), None).await;
     let document: serde_json::Value = serde_json::from_str(&planned.stdout).expect("json");
     let storage = document["stacks"]

@@ -146,11 +146,23 @@ pub const CALLS: &[Call] = &[
         target: Target::Artifacts("code/"),
         commands: &[Plan, Apply],
     },
-    // Only for buckets a stack is about to create; a refusal counts as "not ours", so the
-    // CodeBuild role is not asked for it.
+    // Only for named resources a stack is about to create; a refusal counts as "not ours",
+    // so the CodeBuild role is not asked for them.
     Call {
         operation: "s3:HeadBucket",
         action: "s3:ListBucket",
+        target: Target::Named,
+        commands: &[Plan, Apply],
+    },
+    Call {
+        operation: "sagemaker:DescribeModelPackageGroup",
+        action: "sagemaker:DescribeModelPackageGroup",
+        target: Target::Named,
+        commands: &[Plan, Apply],
+    },
+    Call {
+        operation: "logs:DescribeLogGroups",
+        action: "logs:DescribeLogGroups",
         target: Target::Named,
         commands: &[Plan, Apply],
     },

@@ -219,10 +219,15 @@ pub trait CloudFormation {
     fn caller_account(&self) -> impl Future<Output = AwsResult<Option<String>>> {
         async { Ok(None) }
     }
-    /// Whether a bucket of that name exists and is ours (S3 HeadBucket): one a stack is about
-    /// to create was kept by an earlier destroy (DeletionPolicy: Retain) or made by hand.
-    fn bucket_exists(&self, bucket: &str) -> impl Future<Output = AwsResult<bool>> {
-        let _ = bucket;
+    /// Whether a bucket, model package group or log group of that name exists and is ours
+    /// (S3 HeadBucket, SageMaker DescribeModelPackageGroup, CloudWatch Logs
+    /// DescribeLogGroups): one a stack is about to create was kept by an earlier destroy
+    /// (DeletionPolicy: Retain) or made by hand. A refusal counts as "not ours".
+    fn named_resource_exists(
+        &self,
+        resource: &crate::plan::Named,
+    ) -> impl Future<Output = AwsResult<bool>> {
+        let _ = resource;
         async { Ok(false) }
     }
     /// Whether an object exists (S3 HeadObject): content-addressed assets already uploaded

@@ -63,6 +63,9 @@ pub struct SdkCloudFormation {
     s3: aws_sdk_s3::Client,
     /// For the account guard; `None` where the caller cannot be asked (mocked clients).
     sts: Option<aws_sdk_sts::Client>,
+    /// For kept model package groups and log groups; `None` with mocked clients.
+    sagemaker: Option<aws_sdk_sagemaker::Client>,
+    logs: Option<aws_sdk_cloudwatchlogs::Client>,
 }
 
 /// A client of an SDK crate from `config`, carrying the call log when there is one.
@@ -101,6 +104,8 @@ impl SdkCloudFormation {
             cloudformation: client!(aws_sdk_cloudformation, config, log),
             s3: s3_client_logged(config, log),
             sts: Some(aws_sdk_sts::Client::from_conf(sts.build())),
+            sagemaker: Some(client!(aws_sdk_sagemaker, config, log)),
+            logs: Some(client!(aws_sdk_cloudwatchlogs, config, log)),
         }
     }
 
@@ -113,6 +118,8 @@ impl SdkCloudFormation {
             cloudformation,
             s3,
             sts: None,
+            sagemaker: None,
+            logs: None,
         }
     }
 
@@ -380,15 +387,50 @@ impl CloudFormation for SdkCloudFormation {
     /// PutObject with the bucket's default encryption; the URL is the virtual-hosted S3 URL
     /// CloudFormation reads. The local emulator (moto) resolves that URL from its own S3 store
     /// by the first host label, so the same URL serves it when `AWS_ENDPOINT_URL` is set.
-    async fn bucket_exists(&self, bucket: &str) -> AwsResult<bool> {
-        match self.s3.head_bucket().bucket(bucket).send().await {
-            Ok(_) => Ok(true),
-            Err(error) => match classify(error) {
-                AwsError::NotFound => Ok(false),
-                // Another account's bucket: not one this environment kept.
-                AwsError::AccessDenied(_) => Ok(false),
-                other => Err(other),
+    async fn named_resource_exists(&self, resource: &crate::plan::Named) -> AwsResult<bool> {
+        let name = resource.name.as_str();
+        let answer = match resource.resource_type.as_str() {
+            "AWS::S3::Bucket" => self
+                .s3
+                .head_bucket()
+                .bucket(name)
+                .send()
+                .await
+                .map(|_| true)
+                .map_err(classify),
+            "AWS::SageMaker::ModelPackageGroup" => match &self.sagemaker {
+                Some(sagemaker) => sagemaker
+                    .describe_model_package_group()
+                    .model_package_group_name(name)
+                    .send()
+                    .await
+                    .map(|_| true)
+                    .map_err(|error| missing_as_not_found(classify(error))),
+                None => Ok(false),
             },
+            "AWS::Logs::LogGroup" => match &self.logs {
+                Some(logs) => logs
+                    .describe_log_groups()
+                    .log_group_name_prefix(name)
+                    .send()
+                    .await
+                    .map(|output| {
+                        output
+                            .log_groups()
+                            .iter()
+                            .any(|group| group.log_group_name() == Some(name))
+                    })
+                    .map_err(classify),
+                None => Ok(false),
+            },
+            _ => Ok(false),
+        };
+        match answer {
+            Ok(found) => Ok(found),
+            // Absent; or refused (another account's bucket, a role without the read): not
+            // one this environment kept.
+            Err(AwsError::NotFound | AwsError::AccessDenied(_)) => Ok(false),
+            Err(other) => Err(other),
         }
     }
 
@@ -664,6 +706,19 @@ fn classify_service(code: Option<&str>, message: Option<&str>, status: u16) -> A
         }),
         code if message.is_empty() => AwsError::Other(code.to_string()),
         code => AwsError::Other(format!("{code}: {message}")),
+    }
+}
+
+/// SageMaker answers a missing model package group with a ValidationException ("… does not
+/// exist").
+fn missing_as_not_found(error: AwsError) -> AwsError {
+    match error {
+        AwsError::Validation(message) | AwsError::Other(message)
+            if message.contains("does not exist") || message.contains("Could not find") =>
+        {
+            AwsError::NotFound
+        }
+        other => other,
     }
 }
 

@@ -5,10 +5,12 @@
 //! behind by a replacement.
 
 use super::{Replacement, ResourceAction, ResourcePlan};
-use crate::template::{Function, Node, Template};
+use crate::template::{Function, Node, Resource, Template};
 
 /// Adds, until nothing more follows, each resource that refers to a replaced one (or one
-/// added in its place), with a note saying why it changes.
+/// added in its place), with a note saying why it changes. A resource the change set says
+/// "may" be replaced is settled the same way: replaced when a create-only property refers to
+/// a replaced resource.
 pub fn follow_replacements(resources: &mut Vec<ResourcePlan>, template: &Template) {
     loop {
         let replaced: Vec<String> = resources
@@ -16,39 +18,29 @@ pub fn follow_replacements(resources: &mut Vec<ResourcePlan>, template: &Templat
             .filter(|plan| plan.replacement != Replacement::No)
             .map(|plan| plan.logical_id.clone())
             .collect();
-        let mut added = false;
+        let mut changed = false;
+        for plan in resources
+            .iter_mut()
+            .filter(|plan| plan.replacement == Replacement::Conditional)
+        {
+            let Some(resource) = template.resources.get(&plan.logical_id) else {
+                continue;
+            };
+            if let Some((cause, replaced_by)) = knock_on(resource, &replaced)
+                && !replaced_by.is_empty()
+            {
+                plan.notes.push(note(&cause, &replaced_by));
+                plan.replacement = Replacement::Yes;
+                plan.replaced_by = replaced_by;
+                changed = true;
+            }
+        }
         for (logical_id, resource) in &template.resources {
             if resources.iter().any(|plan| &plan.logical_id == logical_id) {
                 continue;
             }
-            // Which of its properties refer to a replaced resource; a create-only one
-            // replaces this resource too.
-            let create_only = crate::resource_types::lookup(&resource.resource_type)
-                .map(|facts| facts.create_only)
-                .unwrap_or_default();
-            let mut cause = None;
-            let mut replaced_by = Vec::new();
-            for (property, value) in &resource.properties {
-                let mut referenced = Vec::new();
-                references(value, &mut referenced);
-                if let Some(id) = referenced.iter().find(|id| replaced.contains(id)) {
-                    cause.get_or_insert_with(|| id.clone());
-                    let top = |path: &&str| path.split('.').next() == Some(property.as_str());
-                    if create_only.iter().any(top) {
-                        replaced_by.push(property.clone());
-                    }
-                }
-            }
-            let Some(cause) = cause else {
+            let Some((cause, replaced_by)) = knock_on(resource, &replaced) else {
                 continue;
-            };
-            let note = if replaced_by.is_empty() {
-                format!("updated because {cause}, which it refers to, is replaced (new name or id)")
-            } else {
-                format!(
-                    "replaced because {cause}, which its {} names, is replaced (new name or id)",
-                    replaced_by.join(", ")
-                )
             };
             resources.push(ResourcePlan {
                 logical_id: logical_id.clone(),
@@ -59,18 +51,51 @@ pub fn follow_replacements(resources: &mut Vec<ResourcePlan>, template: &Templat
                 } else {
                     Replacement::Yes
                 },
+                notes: vec![note(&cause, &replaced_by)],
                 replaced_by,
                 dangerous: false,
                 changes: Vec::new(),
                 steps: Vec::new(),
                 broadening: None,
-                notes: vec![note],
             });
-            added = true;
+            changed = true;
         }
-        if !added {
+        if !changed {
             return;
         }
+    }
+}
+
+/// The first replaced resource `resource` refers to, and its create-only properties that
+/// refer to one (whose change replaces `resource` too).
+fn knock_on(resource: &Resource, replaced: &[String]) -> Option<(String, Vec<String>)> {
+    let create_only = crate::resource_types::lookup(&resource.resource_type)
+        .map(|facts| facts.create_only)
+        .unwrap_or_default();
+    let mut cause = None;
+    let mut replaced_by = Vec::new();
+    for (property, value) in &resource.properties {
+        let mut referenced = Vec::new();
+        references(value, &mut referenced);
+        if let Some(id) = referenced.iter().find(|id| replaced.contains(id)) {
+            cause.get_or_insert_with(|| id.clone());
+            let top = |path: &&str| path.split('.').next() == Some(property.as_str());
+            if create_only.iter().any(top) {
+                replaced_by.push(property.clone());
+            }
+        }
+    }
+    cause.map(|cause| (cause, replaced_by))
+}
+
+fn note(cause: &str, replaced_by: &[String]) -> String {
+    if replaced_by.is_empty() {
+        format!("updated because {cause}, which it refers to, is replaced (new name or id)")
+    } else {
+        format!(
+            "replaced because {cause}, which its {} names, is replaced (new name or id)",
+            replaced_by.join(", ")
+        )
     }
 }
 
@@ -224,6 +249,22 @@ mod tests {
                 .iter()
                 .any(|note| note.contains("blue/green"))
         );
+    }
+
+    #[test]
+    fn a_config_that_may_be_replaced_is_when_it_names_a_replaced_model() {
+        let template = template();
+        let mut config = replaced("Config", "AWS::SageMaker::EndpointConfig", "x");
+        config.replacement = Replacement::Conditional;
+        config.replaced_by.clear();
+        let mut resources = vec![
+            replaced("Model", "AWS::SageMaker::Model", "PrimaryContainer"),
+            config,
+        ];
+        follow_replacements(&mut resources, &template);
+        assert_eq!(resources[1].replacement, Replacement::Yes);
+        assert_eq!(resources[1].replaced_by, ["ProductionVariants"]);
+        assert_eq!(resources.len(), 3, "and the endpoint follows");
     }
 
     #[test]

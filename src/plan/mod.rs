@@ -6,6 +6,7 @@ pub mod conditions;
 pub mod diff;
 pub mod iam;
 mod knock_on;
+pub mod resolve;
 pub mod steps;
 
 use std::collections::BTreeMap;
@@ -160,8 +161,9 @@ pub struct Deployed {
     pub unchanged: std::collections::BTreeSet<String>,
     /// `s3://` URIs of the stacks' assets already in S3 (content-addressed: nothing to upload).
     pub assets_present: std::collections::BTreeSet<String>,
-    /// Bucket names a stack to be created names, that already exist outside any stack.
-    pub existing_buckets: std::collections::BTreeSet<String>,
+    /// Named resources a stack to be created declares that already exist outside any stack
+    /// (kept by an earlier destroy, or made by hand).
+    pub existing: std::collections::BTreeSet<Named>,
     /// By model: the package its endpoint is to serve (`release::serving`).
     pub serving: BTreeMap<String, crate::release::serving::Resolved>,
 }
@@ -273,11 +275,7 @@ fn plan_stack(
     let Some(current) = current.filter(|current| !current.status.is_review()) else {
         plan.action = StackAction::Create;
         plan.resources = all_added(&conditions::active(&stack.template, &planned_values(&plan)));
-        note_existing_buckets(
-            &mut plan.resources,
-            &stack.template,
-            &deployed.existing_buckets,
-        );
+        note_existing(&mut plan.resources, &stack.template, &deployed.existing);
         return plan;
     };
     if current.status.needs_recreate() {
@@ -315,6 +313,29 @@ fn plan_stack(
     }
     knock_on::follow_replacements(&mut plan.resources, &stack.template);
     knock_on::explain(&mut plan.resources, &stack.template);
+    let pseudo = resolve::pseudo_parameters(&environment.account_id, &environment.region);
+    let mut after = pseudo.clone();
+    after.extend(planned_values(&plan));
+    let mut before = pseudo;
+    before.extend(current.parameters.clone());
+    for resource in &mut plan.resources {
+        if let Some(broadening) = resource.broadening.as_mut() {
+            broadening.resolve(&after);
+        }
+        for change in &mut resource.changes {
+            change
+                .before
+                .iter_mut()
+                .for_each(|value| resolve::resolve_value(value, &before));
+            change
+                .after
+                .iter_mut()
+                .for_each(|value| resolve::resolve_value(value, &after));
+        }
+        resource
+            .changes
+            .retain(|change| change.before != change.after);
+    }
     let parameters_change = plan
         .parameters
         .iter()
@@ -329,38 +350,73 @@ fn plan_stack(
     plan
 }
 
-/// A bucket the stack would create that already exists: CloudFormation cannot create it
-/// (BucketAlreadyOwnedByYou); say so, and how to adopt it.
-fn note_existing_buckets(
+/// A resource known by the name its template gives it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Named {
+    pub resource_type: String,
+    pub name: String,
+}
+
+/// Types whose names are fixed in the templates and that outlive their stack
+/// (`DeletionPolicy: Retain`, or made by hand): the property holding the name, and what
+/// people call it.
+pub const NAMED_TYPES: [(&str, &str, &str); 3] = [
+    ("AWS::S3::Bucket", "BucketName", "bucket"),
+    (
+        "AWS::SageMaker::ModelPackageGroup",
+        "ModelPackageGroupName",
+        "model package group",
+    ),
+    ("AWS::Logs::LogGroup", "LogGroupName", "log group"),
+];
+
+/// The name `resource` is given, when its type is one of `NAMED_TYPES` and the name is
+/// literal.
+fn named(resource: &Resource) -> Option<Named> {
+    let (_, property, _) = NAMED_TYPES
+        .iter()
+        .find(|(resource_type, _, _)| *resource_type == resource.resource_type)?;
+    Some(Named {
+        resource_type: resource.resource_type.clone(),
+        name: resource.properties.get(*property)?.as_str()?.to_string(),
+    })
+}
+
+/// A named resource the stack would create that already exists: CloudFormation cannot
+/// create it (AlreadyExists); say so, and how to adopt or remove it.
+fn note_existing(
     resources: &mut [ResourcePlan],
     template: &Template,
-    existing: &std::collections::BTreeSet<String>,
+    existing: &std::collections::BTreeSet<Named>,
 ) {
     for plan in resources.iter_mut() {
-        let name = template
+        let Some(found) = template
             .resources
             .get(&plan.logical_id)
-            .filter(|resource| resource.resource_type == "AWS::S3::Bucket")
-            .and_then(|resource| resource.properties.get("BucketName"))
-            .and_then(Node::as_str);
-        if let Some(name) = name.filter(|name| existing.contains(*name)) {
-            plan.notes.push(format!(
-                "bucket {name} already exists outside any stack (kept by an earlier destroy?): creating it fails; import it into the stack (CloudFormation resource import, change set type IMPORT) or delete it first"
-            ));
-        }
+            .and_then(named)
+            .filter(|found| existing.contains(found))
+        else {
+            continue;
+        };
+        let noun = NAMED_TYPES
+            .iter()
+            .find(|(resource_type, _, _)| *resource_type == found.resource_type)
+            .map_or("resource", |(_, _, noun)| *noun);
+        plan.notes.push(format!(
+            "{noun} {} already exists outside any stack (kept by an earlier destroy?): creating it fails; import it into the stack (CloudFormation resource import, change set type IMPORT) or delete it first",
+            found.name
+        ));
     }
 }
 
-/// Bucket names the stacks to be created would create (what `state` asks S3 about).
-pub fn buckets_to_create(plan: &Plan, rendered: &[RenderedStack]) -> Vec<String> {
+/// The named resources the stacks to be created would create (what `state` asks AWS about).
+pub fn named_to_create(plan: &Plan, rendered: &[RenderedStack]) -> Vec<Named> {
     plan.stacks
         .iter()
         .filter(|stack| matches!(stack.action, StackAction::Create | StackAction::Recreate))
         .filter_map(|stack| rendered.iter().find(|r| r.spec.name == stack.name))
         .flat_map(|stack| stack.template.resources.values())
-        .filter(|resource| resource.resource_type == "AWS::S3::Bucket")
-        .filter_map(|resource| resource.properties.get("BucketName")?.as_str())
-        .map(str::to_string)
+        .filter_map(named)
         .collect()
 }
 
@@ -537,7 +593,7 @@ pub fn diff_resources(before: &Template, after: &Template) -> Vec<ResourcePlan> 
                 ..Template::default()
             });
             let properties = Node::Map(new.properties.clone()).to_json();
-            let broadening = iam::broadening(&new.resource_type, &Value::Null, &properties);
+            let broadening = iam::broadening(id, &new.resource_type, &Value::Null, &properties);
             if let Some(plan) = added.first_mut()
                 && !broadening.is_empty()
             {
@@ -615,6 +671,7 @@ fn diff_resource(id: &str, old: &Resource, new: &Resource) -> Option<ResourcePla
         Vec::new()
     };
     let broadening = Some(iam::broadening(
+        id,
         &new.resource_type,
         old_properties,
         new_properties,

@@ -1,5 +1,5 @@
 //! What tests do beside the trait: inject a failure, an odd status or throttling, add loose
-//! buckets and a caller account, read back stacks, change sets, calls, events and uploads,
+//! named resources and a caller account, read back stacks, change sets, calls, events and uploads,
 //! and `deploy` a starting point without recording calls.
 
 use std::collections::BTreeMap;
@@ -50,9 +50,12 @@ impl FakeCloudFormation {
         self.lock().throttle = calls;
     }
 
-    /// A bucket that exists outside any stack, as one a destroy kept.
-    pub fn add_loose_bucket(&self, name: &str) {
-        self.lock().loose_buckets.insert(name.to_string());
+    /// A named resource that exists outside any stack, as one a destroy kept.
+    pub fn add_loose(&self, resource_type: &str, name: &str) {
+        self.lock().loose.insert(crate::plan::Named {
+            resource_type: resource_type.to_string(),
+            name: name.to_string(),
+        });
     }
 
     /// Credentials of this account (STS GetCallerIdentity), for the account guard.

@@ -119,6 +119,19 @@ fn execute(
         physical_ids: None,
     };
     let resolved = unresolved.resources().map_err(AwsError::Validation)?;
+    // A bucket, model package group or log group is known by the name it is given: its
+    // `Ref` is that name, as on AWS.
+    for (logical_id, (resource_type, value)) in &resolved {
+        let name = crate::plan::NAMED_TYPES
+            .iter()
+            .find(|(named, _, _)| named == resource_type)
+            .and_then(|(_, property, _)| value["Properties"][property].as_str());
+        if let Some(name) = name
+            && physical_ids.contains_key(logical_id)
+        {
+            physical_ids.insert(logical_id.clone(), name.to_string());
+        }
+    }
     let deployed_scope = Scope {
         physical_ids: Some(&physical_ids),
         ..unresolved

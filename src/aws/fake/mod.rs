@@ -74,8 +74,8 @@ struct State {
     clock: Clock,
     /// The account the credentials are for; `None`: unknown, as with mocked clients.
     caller_account: Option<String>,
-    /// Buckets that exist outside any stack (kept by a destroy, made by hand).
-    loose_buckets: BTreeSet<String>,
+    /// Named resources that exist outside any stack (kept by a destroy, made by hand).
+    pub(super) loose: BTreeSet<crate::plan::Named>,
 }
 
 impl FakeCloudFormation {
@@ -210,8 +210,8 @@ impl CloudFormation for FakeCloudFormation {
         Ok(self.lock().caller_account.clone())
     }
 
-    async fn bucket_exists(&self, bucket: &str) -> AwsResult<bool> {
-        Ok(self.lock().loose_buckets.contains(bucket))
+    async fn named_resource_exists(&self, resource: &crate::plan::Named) -> AwsResult<bool> {
+        Ok(self.lock().loose.contains(resource))
     }
 
     async fn object_exists(&self, bucket: &str, key: &str) -> AwsResult<bool> {

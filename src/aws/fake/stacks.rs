@@ -96,7 +96,12 @@ impl State {
     }
 
     pub(super) fn delete_stack(&mut self, name: &str) -> AwsResult<()> {
-        let State { stacks, clock, .. } = self;
+        let State {
+            stacks,
+            clock,
+            loose,
+            ..
+        } = self;
         // Deleting a stack that does not exist succeeds, as on AWS.
         let Some(stack) = find_live(stacks, name) else {
             return Ok(());
@@ -128,6 +133,20 @@ impl State {
                 .and_then(|resource| resource.deletion_policy.as_deref())
                 == Some("Retain");
             if retained {
+                // What a destroy keeps goes on existing outside any stack, under its name.
+                let name_property = crate::plan::NAMED_TYPES
+                    .iter()
+                    .find(|(resource_type, _, _)| *resource_type == resource.resource_type)
+                    .map(|(_, property, _)| *property);
+                if let Some(property) = name_property {
+                    let name = resource.resolved["Properties"][property]
+                        .as_str()
+                        .unwrap_or(&resource.physical_id);
+                    loose.insert(crate::plan::Named {
+                        resource_type: resource.resource_type.clone(),
+                        name: name.to_string(),
+                    });
+                }
                 stack.record(
                     clock,
                     &logical_id,
