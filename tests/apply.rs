@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 
 use common::capture::{Captured as Run, capture};
-use common::{edit, project_copy, repo};
+use common::{edit, project_copy, repo, seen};
 use mlops_infra::aws::fake::FakeCloudFormation;
 use mlops_infra::aws::fake_platform::FakePlatform;
 use mlops_infra::cli::{ApplyArgs, PlanArgs, PlanFormat};
@@ -307,6 +307,10 @@ async fn protected_environments_refuse_dangerous_changes_unless_allowed_and_are_
     fake.clear_calls();
     let refused = apply(&fake, project.path(), "staging", |_| {}).await;
     assert_eq!(refused.status, ExitStatus::Failure);
+    insta::assert_snapshot!(
+        "error_protected_replacement",
+        seen(&refused.stderr, project.path())
+    );
     assert!(
         refused.stderr.contains(
             "refusing to replace DataBucket (AWS::S3::Bucket) in stack mlops-images-staging-storage"
@@ -552,6 +556,7 @@ async fn status_and_outputs_refuse_another_accounts_credentials() {
     .await;
     assert_eq!(status.status, ExitStatus::Failure);
     assert!(!status.stdout.contains("NOT_DEPLOYED"), "{}", status.stdout);
+    insta::assert_snapshot!("error_status_other_account", seen(&status.stderr, &repo()));
     assert!(status.stderr.contains("333333333333"), "{}", status.stderr);
     let outputs_args = mlops_infra::cli::OutputsArgs {
         environment: "staging".into(),
@@ -562,6 +567,10 @@ async fn status_and_outputs_refuse_another_accounts_credentials() {
     })
     .await;
     assert_eq!(outputs.status, ExitStatus::Failure);
+    insta::assert_snapshot!(
+        "error_outputs_other_account",
+        seen(&outputs.stderr, &repo())
+    );
     assert!(
         outputs.stderr.contains("333333333333"),
         "{}",
@@ -584,6 +593,7 @@ async fn destroy_says_what_it_keeps_and_a_no_deletes_nothing() {
     })
     .await;
     assert_eq!(declined.status, ExitStatus::Failure);
+    insta::assert_snapshot!("destroy_declined", seen(&declined.stderr, &repo()));
     assert!(
         declined
             .stderr
@@ -619,6 +629,7 @@ async fn a_missing_saved_plan_and_an_unknown_allow_replace_are_named() {
     let fake = FakeCloudFormation::new();
     let missing = apply(&fake, &repo(), "build/ci/plan.json", |_| {}).await;
     assert_eq!(missing.status, ExitStatus::Failure);
+    insta::assert_snapshot!("error_missing_saved_plan", seen(&missing.stderr, &repo()));
     assert!(
         missing.stderr.contains("build/ci/plan.json: no such file"),
         "{}",
@@ -629,6 +640,7 @@ async fn a_missing_saved_plan_and_an_unknown_allow_replace_are_named() {
     })
     .await;
     assert_eq!(typo.status, ExitStatus::Failure);
+    insta::assert_snapshot!("error_allow_replace_typo", seen(&typo.stderr, &repo()));
     assert!(
         typo.stderr
             .contains("--allow-replace DataBuckt: no resource of `staging` has that logical ID"),
@@ -659,6 +671,12 @@ async fn an_apply_ends_with_a_summary_a_person_reads() {
         .unwrap_or_else(|| panic!("no summary line:\n{}", failed.stderr));
     insta::assert_snapshot!("apply_failed_summary", summary);
     let rerun = apply(&fake, &repo(), "staging", |_| {}).await;
+    // From the per-stack summary on: progress lines of concurrent stacks interleave.
+    let (_, summary) = rerun
+        .stderr
+        .split_once("\nsummary:")
+        .expect("the per-stack summary");
+    insta::assert_snapshot!("apply_complete", seen(summary, &repo()));
     assert!(
         rerun
             .stderr
@@ -719,6 +737,10 @@ async fn new_grants_need_confirmation() {
     );
     let unattended = apply(&fake, project.path(), "staging", |args| args.yes = false).await;
     assert_eq!(unattended.status, ExitStatus::Failure);
+    insta::assert_snapshot!(
+        "error_new_grants_unattended",
+        seen(&unattended.stderr, project.path())
+    );
     assert!(
         unattended.stderr.contains(
             "grant new permissions (1 resource(s), listed above) and nobody can confirm here"

@@ -12,6 +12,7 @@ fn a_usage_error_exits_64_not_the_changes_present_code() {
         &["plan", "staging", "--detailed-exitcode", "--bogus"],
     );
     assert_eq!(bogus.code, 64, "{}", bogus.stderr);
+    insta::assert_snapshot!("error_usage", bogus.stderr);
     assert!(bogus.stderr.contains("--bogus"), "{}", bogus.stderr);
     let missing = run(&repo(), &["apply"]);
     assert_eq!(missing.code, 64, "{}", missing.stderr);
@@ -67,6 +68,10 @@ fn an_endpoint_that_refuses_connections_fails_at_once_in_one_sentence() {
         ],
     );
     assert_eq!(refused.code, 1, "{}", refused.stderr);
+    insta::assert_snapshot!(
+        "error_endpoint_refuses_connections",
+        common::seen(&refused.stderr, &repo())
+    );
     assert!(
         refused
             .stderr
@@ -103,6 +108,7 @@ fn no_credentials_at_all_says_where_credentials_come_from() {
         .expect("runs");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
+    insta::assert_snapshot!("error_no_credentials", common::seen(&stderr, &repo()));
     assert!(stderr.contains("no AWS credentials found"), "{stderr}");
     assert!(stderr.contains("set AWS_PROFILE"), "{stderr}");
     assert!(!stderr.contains("DispatchFailure"), "{stderr}");
@@ -157,6 +163,10 @@ fn keys_in_the_environment_overriding_a_profile_are_called_out() {
             ("AWS_ACCESS_KEY_ID", "testing"),
             ("AWS_SECRET_ACCESS_KEY", "testing"),
         ],
+    );
+    insta::assert_snapshot!(
+        "warning_keys_override_profile",
+        common::seen(&run.stderr, project.path())
     );
     assert!(
         run.stderr.contains(

@@ -427,6 +427,10 @@ async fn promotion_needs_an_approved_tested_package_and_a_target_that_takes_it()
     })
     .await;
     assert_eq!(declined.status, ExitStatus::Failure);
+    insta::assert_snapshot!(
+        "promote_declined",
+        common::seen(&declined.stderr, project.path())
+    );
     assert!(
         declined
             .stderr

@@ -98,6 +98,30 @@ pub fn edit(project: &Path, file: &str, from: &str, to: &str) {
 
 pub const ENVIRONMENTS: [&str; 3] = ["dev", "staging", "prod"];
 
+/// Output as a snapshot keeps it: a project folder's temporary path as `<project>`, elapsed
+/// times (`[  12s]`, `in 3.2 s`, `12 ms`) as `N`, so a slower machine reads the same.
+pub fn seen(text: &str, project: &Path) -> String {
+    let text = text.replace(&*project.to_string_lossy(), "<project>");
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(position) = rest.find(|c: char| c.is_ascii_digit()) {
+        let (head, tail) = rest.split_at(position);
+        out.push_str(head);
+        let digits = tail
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(tail.len());
+        let unit = &tail[digits..];
+        let timed = ["s]", " s", " ms"]
+            .iter()
+            .any(|suffix| unit.starts_with(suffix))
+            && !head.ends_with(|c: char| c.is_ascii_alphanumeric() || c == '-');
+        out.push_str(if timed { "N" } else { &tail[..digits] });
+        rest = &tail[digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// A local AWS started through `scripts/local-aws` in its own state folder, stopped on drop.
 pub struct LocalAws {
     pub url: String,
