@@ -15,6 +15,8 @@ pub struct Palette {
     pub note: Style,
     pub hint: Style,
     pub strong: Style,
+    /// Colour is on: status words elsewhere (the live view) are coloured too.
+    pub enabled: bool,
 }
 
 impl Palette {
@@ -25,6 +27,7 @@ impl Palette {
                 note: AnsiColor::Cyan.on_default().bold(),
                 hint: AnsiColor::Green.on_default(),
                 strong: Style::new().bold(),
+                enabled: true,
             }
         } else {
             Palette {
@@ -32,6 +35,7 @@ impl Palette {
                 note: Style::new(),
                 hint: Style::new(),
                 strong: Style::new(),
+                enabled: false,
             }
         }
     }

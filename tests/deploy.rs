@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{LocalAws, edit, project_copy, run_with};
+use common::{LocalAws, edit, project_copy, run_in_terminal, run_with};
 
 const ACCOUNT: &str = "222222222222";
 const REGION: &str = "eu-west-1";
@@ -24,15 +24,30 @@ fn staging_applies_plans_clean_changes_and_is_destroyed() {
     let dir = project.path();
     let run = |args: &[&str]| run_with(dir, args, &environment);
 
-    let applied = run(&["apply", "staging", "--yes"]);
-    assert_eq!(applied.code, 0, "apply from nothing:\n{}", applied.stderr);
-    assert_eq!(
-        summary(&applied.stderr)
-            .matches("done (CREATE_COMPLETE)")
-            .count(),
-        14,
+    // The first apply as a person sees it, on a terminal 120 columns wide: the live view's
+    // rows, one per stack, none wrapped, then the summary.
+    let (code, terminal) = run_in_terminal(dir, &["apply", "staging", "--yes"], &environment, 120);
+    let screen = terminal.screen();
+    assert_eq!(code, 0, "apply from nothing:\n{}", screen.contents());
+    let live: Vec<u16> = (0..50)
+        .filter(|&row| {
+            screen
+                .contents_between(row, 0, row, 120)
+                .starts_with("  mlops-images-staging-")
+        })
+        .collect();
+    assert_eq!(live.len(), 14, "{}", screen.contents());
+    for &row in &live {
+        let text = screen.contents_between(row, 0, row, 120);
+        assert!(text.contains("done (CREATE_COMPLETE)"), "{text}");
+        assert!(!screen.row_wrapped(row), "{text}");
+    }
+    assert!(
+        screen
+            .contents()
+            .contains("Apply complete: 14 created, 0 updated, 0 unchanged, 0 failed"),
         "{}",
-        applied.stderr
+        screen.contents()
     );
 
     assert_step_code_is_where_the_pipelines_read_it(&aws);

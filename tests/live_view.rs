@@ -1,7 +1,15 @@
 //! The live apply view's rows at the widths people use: never wider than the terminal (a
-//! wrapped row breaks the in-place redraw), the least useful column cut first.
+//! wrapped row breaks the in-place redraw), the least useful column cut first; and a whole
+//! apply's output played on a terminal emulator at 80, 120 and 200 columns.
 
-use mlops_infra::commands::deploy::{LIVE_MIN_WIDTH, live_row};
+mod common;
+
+use common::capture::capture_live;
+use mlops_infra::aws::fake::FakeCloudFormation;
+use mlops_infra::aws::fake_platform::FakePlatform;
+use mlops_infra::cli::ApplyArgs;
+use mlops_infra::commands::deploy::{self, LIVE_MIN_WIDTH, live_row};
+use mlops_infra::error::ExitStatus;
 
 const ROWS: [(&str, &str, u64, &str); 4] = [
     (
@@ -27,7 +35,9 @@ const ROWS: [(&str, &str, u64, &str); 4] = [
 
 fn view(width: usize) -> String {
     ROWS.iter()
-        .map(|(stack, state, seconds, latest)| live_row(stack, state, *seconds, latest, width))
+        .map(|(stack, state, seconds, latest)| {
+            live_row(stack, state, *seconds, latest, width, false)
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -55,4 +65,112 @@ fn the_view_at_three_widths() {
     insta::assert_snapshot!("live_view_80", view(80));
     insta::assert_snapshot!("live_view_120", view(120));
     insta::assert_snapshot!("live_view_200", view(200));
+}
+
+/// Applies staging to the in-memory CloudFormation as in a colour terminal `width()` columns
+/// wide and plays what it wrote on a terminal emulator (400 rows, so nothing scrolls away).
+async fn played(width: fn() -> Option<usize>) -> vt100::Parser {
+    let fake = FakeCloudFormation::new();
+    let platform = FakePlatform::new("222222222222");
+    let args = ApplyArgs {
+        target: "staging".into(),
+        yes: true,
+        allow_replace: Vec::new(),
+        stacks: Vec::new(),
+        concurrency: 3,
+        output: mlops_infra::cli::OutputFormat::Text,
+    };
+    let run = capture_live("live", width, async |output, context| {
+        deploy::apply(&fake, &platform, &common::repo(), &args, output, context).await
+    })
+    .await;
+    assert_eq!(run.status, ExitStatus::Success, "{}", run.stderr);
+    let columns = u16::try_from(width().expect("a width")).expect("columns");
+    let mut terminal = vt100::Parser::new(400, columns, 0);
+    // A terminal moves to the next line's start on a newline (the tty's onlcr).
+    terminal.process(run.stderr.replace('\n', "\r\n").as_bytes());
+    terminal
+}
+
+/// The live view's rows on the screen: one per stack, indented by two spaces.
+fn live_rows(terminal: &vt100::Parser) -> Vec<String> {
+    terminal
+        .screen()
+        .contents()
+        .lines()
+        .filter(|line| line.starts_with("  mlops-images-staging-"))
+        .map(|line| {
+            // Elapsed seconds as `Ns`: a slower machine reads the same.
+            line.split(' ')
+                .map(|word| match word.strip_suffix('s') {
+                    Some(number)
+                        if !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()) =>
+                    {
+                        "Ns"
+                    }
+                    _ => word,
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+async fn check_screen(width: fn() -> Option<usize>, name: &str) {
+    let terminal = played(width).await;
+    let screen = terminal.screen();
+    let (rows, columns) = screen.size();
+    // The live rows are redrawn in place: none may wrap (plan text above may).
+    for row in 0..rows {
+        let text = screen.contents_between(row, 0, row, columns);
+        if text.starts_with("  mlops-images-staging-") {
+            assert!(
+                !screen.row_wrapped(row),
+                "{text} wrapped at {columns} columns"
+            );
+        }
+    }
+    let live = live_rows(&terminal);
+    assert_eq!(
+        live.len(),
+        14,
+        "one row per stack, no duplicates left by a redraw:\n{}",
+        screen.contents()
+    );
+    for row in &live {
+        assert!(row.chars().count() < usize::from(columns), "{row}");
+    }
+    // The finished stacks' state is green.
+    let row = (0..rows)
+        .find(|&row| {
+            screen
+                .contents_between(row, 0, row, columns)
+                .starts_with("  mlops-images-staging-iam")
+        })
+        .expect("the iam row");
+    let state_column = live
+        .iter()
+        .find(|line| line.starts_with("  mlops-images-staging-iam"))
+        .and_then(|line| line.find("done"))
+        .expect("iam done");
+    let cell = screen
+        .cell(row, u16::try_from(state_column).expect("column"))
+        .expect("cell");
+    assert_eq!(cell.fgcolor(), vt100::Color::Idx(2), "green");
+    insta::assert_snapshot!(name, live.join("\n"));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_apply_on_a_terminal_80_columns_wide() {
+    check_screen(|| Some(80), "screen_80").await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_apply_on_a_terminal_120_columns_wide() {
+    check_screen(|| Some(120), "screen_120").await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_apply_on_a_terminal_200_columns_wide() {
+    check_screen(|| Some(200), "screen_200").await;
 }

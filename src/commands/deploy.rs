@@ -261,6 +261,7 @@ struct LiveReporter<'a> {
     lines: RefCell<indexmap::IndexMap<String, (Instant, String, String)>>,
     drawn: std::cell::Cell<usize>,
     width: fn() -> Option<usize>,
+    color: bool,
 }
 
 /// Below this many columns the live view falls back to one line per event.
@@ -268,8 +269,16 @@ pub const LIVE_MIN_WIDTH: usize = 60;
 
 /// One row of the live view in at most `width - 1` columns (the last column would wrap on
 /// some terminals): the latest event goes first, then the state column shrinks, then the
-/// stack name; what is cut ends in `…`.
-pub fn live_row(stack: &str, state: &str, seconds: u64, latest: &str, width: usize) -> String {
+/// stack name; what is cut ends in `…`. With `color` the state is coloured (green done, red
+/// failed, yellow under way), which takes no columns.
+pub fn live_row(
+    stack: &str,
+    state: &str,
+    seconds: u64,
+    latest: &str,
+    width: usize,
+    color: bool,
+) -> String {
     let room = width.saturating_sub(1);
     let time = format!("{seconds:>4}s");
     // "  " name " " state " " time "  " latest
@@ -283,13 +292,26 @@ pub fn live_row(stack: &str, state: &str, seconds: u64, latest: &str, width: usi
         state_width -= from_state;
         name_width -= (over - from_state).min(name_width.saturating_sub(16));
     }
-    let row = format!(
-        "  {} {} {time}  {}",
+    let style = if state.starts_with("done") {
+        crate::view::status_style("COMPLETE", color)
+    } else if state == "working" {
+        crate::view::status_style("IN_PROGRESS", color)
+    } else {
+        crate::view::status_style(state, color)
+    };
+    let (name, state, latest) = (
         fit(stack, name_width),
         fit(state, state_width),
-        cut_to(latest, latest_width)
+        cut_to(latest, latest_width),
     );
-    cut_to(row.trim_end(), room)
+    let plain = format!("  {name} {state} {time}  {latest}");
+    if plain.trim_end().chars().count() > room {
+        // Only a very narrow window or a very long apply: cut, uncoloured.
+        return cut_to(plain.trim_end(), room);
+    }
+    format!("  {name} {style}{state}{style:#} {time}  {latest}")
+        .trim_end()
+        .to_string()
 }
 
 /// `text` padded or cut to exactly `width` columns.
@@ -319,7 +341,8 @@ impl LiveReporter<'_> {
             let _ = write!(err, "\x1b[{}A", self.drawn.get());
         }
         for (stack, (started, state, latest)) in lines.iter() {
-            let row = live_row(stack, state, started.elapsed().as_secs(), latest, width);
+            let seconds = started.elapsed().as_secs();
+            let row = live_row(stack, state, seconds, latest, width, self.color);
             let _ = writeln!(err, "\r\x1b[2K{row}");
         }
         self.drawn.set(lines.len());
@@ -564,6 +587,7 @@ pub async fn apply<C: CloudFormation, P: Platform>(
             lines: RefCell::default(),
             drawn: Default::default(),
             width: output.width,
+            color: output.palette.enabled,
         };
         apply::apply(client, &plan, &options, &reporter, context.interrupt).await
     } else {

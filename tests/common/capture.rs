@@ -28,7 +28,7 @@ pub async fn capture(
     name: &str,
     command: impl AsyncFnOnce(&mut Output, &Context) -> ExitStatus,
 ) -> Captured {
-    run_captured(name, None, command).await
+    run_captured(name, None, None, command).await
 }
 
 /// Runs `command` with a person answering every confirmation `answer` (true: "yes").
@@ -38,12 +38,24 @@ pub async fn capture_answering(
     answer: bool,
     command: impl AsyncFnOnce(&mut Output, &Context) -> ExitStatus,
 ) -> Captured {
-    run_captured(name, Some(answer), command).await
+    run_captured(name, Some(answer), None, command).await
+}
+
+/// Runs `command` as in a colour terminal `width()` columns wide: the live view redraws
+/// stderr in place.
+#[allow(dead_code)]
+pub async fn capture_live(
+    name: &str,
+    width: fn() -> Option<usize>,
+    command: impl AsyncFnOnce(&mut Output, &Context) -> ExitStatus,
+) -> Captured {
+    run_captured(name, None, Some(width), command).await
 }
 
 async fn run_captured(
     name: &str,
     answer: Option<bool>,
+    terminal: Option<fn() -> Option<usize>>,
     command: impl AsyncFnOnce(&mut Output, &Context) -> ExitStatus,
 ) -> Captured {
     // Each run names its change sets apart, as the clock does for real runs.
@@ -56,10 +68,10 @@ async fn run_captured(
         let mut output = Output {
             out: &mut out,
             err: &mut err,
-            palette: Palette::new(false),
+            palette: Palette::new(terminal.is_some()),
             color: false,
-            live: false,
-            width: || None,
+            live: terminal.is_some(),
+            width: terminal.unwrap_or(|| None),
             data_to_terminal: false,
             verbose: 0,
         };

@@ -40,6 +40,38 @@ pub fn run_with(project: &Path, args: &[&str], environment: &[(&str, &str)]) -> 
     }
 }
 
+/// Runs the binary on a pseudo-terminal `columns` wide and 50 rows high (util-linux
+/// `script`, with `stty` setting the size) and plays everything it showed on a terminal
+/// emulator. Returns the exit code and the emulator.
+pub fn run_in_terminal(
+    project: &Path,
+    args: &[&str],
+    environment: &[(&str, &str)],
+    columns: u16,
+) -> (i32, vt100::Parser) {
+    let quote = |text: &str| format!("'{}'", text.replace('\'', "'\\''"));
+    let mut command = format!(
+        "stty cols {columns} rows 50; exec {} -C {}",
+        quote(env!("CARGO_BIN_EXE_mlops-infra")),
+        quote(&project.to_string_lossy())
+    );
+    for arg in args {
+        command.push(' ');
+        command.push_str(&quote(arg));
+    }
+    let output = Command::new("script")
+        .args(["--quiet", "--return", "--command", &command, "/dev/null"])
+        .envs(environment.iter().copied())
+        .env_remove("NO_COLOR")
+        .env("TERM", "xterm-256color")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("util-linux `script` runs");
+    let mut terminal = vt100::Parser::new(50, columns, 0);
+    terminal.process(&output.stdout);
+    (output.status.code().unwrap_or(-1), terminal)
+}
+
 /// Writes an AWS config and credentials file into `dir`: the default profile has the local
 /// AWS's `testing` keys, and `profile` assumes `role_arn` from it. Returns their paths, for
 /// AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE.
