@@ -341,8 +341,9 @@ async fn apply_stack<C: CloudFormation>(
                 ));
             }
         }
+        let bytes = asset.bytes();
         if let Err(error) = retry(polling, || {
-            client.upload_template(&asset.bucket, &asset.key, &asset.body)
+            client.upload_template(&asset.bucket, &asset.key, &bytes)
         })
         .await
         {
@@ -359,7 +360,11 @@ async fn apply_stack<C: CloudFormation>(
             stack.name, options.change_set_name
         );
         match retry(polling, || {
-            client.upload_template(&options.template_bucket, &key, &stack.template_body)
+            client.upload_template(
+                &options.template_bucket,
+                &key,
+                stack.template_body.as_bytes(),
+            )
         })
         .await
         {

@@ -21,3 +21,4 @@ pub mod step_code;
 pub mod template;
 pub mod validate;
 pub mod view;
+pub mod zip;

@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use anstyle::{AnsiColor, Style};
+use serde_json::Value;
 
 use crate::plan::{Plan, Replacement, ResourceAction, ResourcePlan, StackAction, StackPlan};
 
@@ -162,15 +163,48 @@ fn write_change(out: &mut String, indent: &str, change: &crate::plan::diff::Prop
             }
         }
         None => {
-            let _ = writeln!(
-                out,
-                "{indent}{}: {} → {}",
-                change.path,
-                short(&change.before),
-                short(&change.after)
-            );
+            let (before, after) = match (&change.before, &change.after) {
+                (Some(Value::String(before)), Some(Value::String(after))) => {
+                    changed_part(before, after)
+                }
+                // Added or removed text is shown whole: all of it is the change.
+                (None, Some(Value::String(text))) => ("(none)".into(), format!("{text:?}")),
+                (Some(Value::String(text)), None) => (format!("{text:?}"), "(none)".into()),
+                (before, after) => (short(before), short(after)),
+            };
+            let _ = writeln!(out, "{indent}{}: {before} → {after}", change.path);
         }
     }
+}
+
+/// Two long strings as the part that differs, with a little context either side (`…` marks
+/// what is left out), so the change is never cut away; short strings whole.
+fn changed_part(before: &str, after: &str) -> (String, String) {
+    const CONTEXT: usize = 30;
+    let (old, new): (Vec<char>, Vec<char>) = (before.chars().collect(), after.chars().collect());
+    if old.len() <= MAX_VALUE && new.len() <= MAX_VALUE {
+        return (format!("{before:?}"), format!("{after:?}"));
+    }
+    let prefix = old.iter().zip(&new).take_while(|(a, b)| a == b).count();
+    let suffix = old[prefix..]
+        .iter()
+        .rev()
+        .zip(new[prefix..].iter().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let start = prefix.saturating_sub(CONTEXT);
+    let side = |chars: &[char]| {
+        let end = (chars.len() - suffix + CONTEXT).min(chars.len());
+        let text: String = chars[start..end].iter().collect();
+        let quoted = format!("{text:?}");
+        let quoted = &quoted[1..quoted.len() - 1];
+        format!(
+            "\"{}{quoted}{}\"",
+            if start > 0 { "…" } else { "" },
+            if end < chars.len() { "…" } else { "" }
+        )
+    };
+    (side(&old), side(&new))
 }
 
 fn short(value: &Option<serde_json::Value>) -> String {

@@ -47,6 +47,14 @@ pub struct RenderedStack {
     /// The CloudFormation service role the stack is deployed through; `None` for the bootstrap
     /// stacks that create the role, which the caller deploys.
     pub deploy_role: Option<String>,
+    /// `(parameter, model)`: parameters the plan fills with the model package each model's
+    /// `serving` choice resolves to (an endpoint's `ModelPackageArn`; a router's one per model).
+    pub serving: Vec<(String, String)>,
+}
+
+/// The router template's parameter for a model's served package: `TreesPackageArn`.
+pub fn package_parameter(model: &str) -> String {
+    format!("{}PackageArn", pascal_case(model))
 }
 
 /// A file the stack reads from S3, uploaded by apply before the stack's change set.
@@ -54,10 +62,22 @@ pub struct RenderedStack {
 pub struct Asset {
     pub bucket: String,
     pub key: String,
+    /// The content; base64 when `base64` (a function's ZIP package).
     pub body: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub base64: bool,
 }
 
 impl Asset {
+    /// The bytes uploaded.
+    pub fn bytes(&self) -> Vec<u8> {
+        if self.base64 {
+            aws_smithy_types::base64::decode(&self.body).unwrap_or_default()
+        } else {
+            self.body.as_bytes().to_vec()
+        }
+    }
+
     /// `s3://<bucket>/<key>`.
     pub fn uri(&self) -> String {
         format!("s3://{}/{}", self.bucket, self.key)
@@ -89,6 +109,7 @@ pub fn pipeline_asset(
         bucket: bucket.to_string(),
         key: format!("{PIPELINES_PREFIX}{pipeline}/{}.json", hash(definition)),
         body: definition.to_string(),
+        base64: false,
     })
 }
 
@@ -108,10 +129,23 @@ pub fn render(
     } else {
         None
     };
+    let function_code = match specs.iter().find_map(|spec| spec.function.as_deref()) {
+        Some(folder) => {
+            let code = StepCode::load_folder(project_dir, folder).map_err(|error| vec![error])?;
+            code.require_in(folder, "the router runs", &["handler.py"])
+                .map_err(|error| vec![error])?;
+            Some(code)
+        }
+        None => None,
+    };
+    let code = Code {
+        steps: step_code.as_ref(),
+        function: function_code.as_ref(),
+    };
     let mut rendered = Vec::new();
     let mut errors = Vec::new();
     for spec in &specs {
-        match render_stack(&tera, environment, &specs, spec, step_code.as_ref()) {
+        match render_stack(&tera, environment, &specs, spec, &code) {
             Ok(stack) => rendered.push(stack),
             Err(error) => errors.push(error),
         }
@@ -191,13 +225,27 @@ struct StackContext<'a> {
     model: Option<&'a Model>,
 }
 
+/// The code the stacks ship, loaded once for all of them.
+struct Code<'a> {
+    steps: Option<&'a StepCode>,
+    function: Option<&'a StepCode>,
+}
+
+/// A route of a parent model: the sub-group's name and the child model serving it.
+#[derive(Serialize)]
+struct Route<'a> {
+    name: &'a str,
+    model: &'a Model,
+}
+
 fn render_stack(
     tera: &Tera,
     environment: &Environment,
     specs: &[StackSpec],
     spec: &StackSpec,
-    step_code: Option<&StepCode>,
+    code: &Code,
 ) -> Result<RenderedStack, Error> {
+    let step_code = code.steps;
     let source = PathBuf::from(TEMPLATES_DIR).join(&spec.template);
     let name = source.to_string_lossy().replace('\\', "/");
     if !tera.contains_template(&name) {
@@ -274,10 +322,50 @@ fn render_stack(
         );
         assets.extend(asset);
     }
+    let mut serving = Vec::new();
+    if let (Some(folder), Some(function_code), Some(parent)) = (
+        spec.function.as_deref(),
+        code.function,
+        spec.model
+            .as_deref()
+            .and_then(|model| environment.model(model)),
+    ) {
+        let asset = function_code.zip_asset(&environment.storage.artifacts_bucket_name, folder);
+        context.insert("function_code", &(&asset.bucket, &asset.key));
+        assets.push(asset);
+        let routes: Vec<Route> = parent
+            .routes
+            .iter()
+            .filter_map(|route| {
+                environment
+                    .models
+                    .iter()
+                    .find(|child| {
+                        child.parent.as_deref() == Some(parent.name.as_str())
+                            && child.subgroup.as_deref() == Some(route.as_str())
+                    })
+                    .map(|model| Route { name: route, model })
+            })
+            .collect();
+        serving.push((package_parameter(&parent.name), parent.name.clone()));
+        serving.extend(routes.iter().map(|route| {
+            (
+                package_parameter(&route.model.name),
+                route.model.name.clone(),
+            )
+        }));
+        context.insert("routes", &routes);
+    } else if let Some(model) = &spec.model {
+        serving.push((
+            crate::release::serving::PACKAGE_PARAMETER.to_string(),
+            model.clone(),
+        ));
+    }
     let text = tera.render(&name, &context).map_err(template_error)?;
 
     let template = parse_rendered(&name, &text)?;
     let inputs = inputs(&name, &template)?;
+    serving.retain(|(parameter, _)| template.parameters.contains_key(parameter));
     Ok(RenderedStack {
         spec: spec.clone(),
         source,
@@ -286,6 +374,7 @@ fn render_stack(
         inputs,
         assets,
         deploy_role: None,
+        serving,
     })
 }
 
@@ -398,6 +487,10 @@ pub(crate) fn hash(text: &str) -> String {
 
 /// `tree-ferns` → `TreeFerns`: model names as parts of logical IDs.
 fn pascal(value: &str, _: Kwargs, _: &State) -> String {
+    pascal_case(value)
+}
+
+fn pascal_case(value: &str) -> String {
     value
         .split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|part| !part.is_empty())

@@ -50,7 +50,15 @@ pub struct StackSpec {
     pub model: Option<String>,
     /// Its template gets `pipeline_definition`, the model's generated pipeline (JSON).
     pub pipeline_definition: bool,
+    /// The project folder of the function code its template deploys (`router`): shipped as
+    /// a content-addressed ZIP package.
+    pub function: Option<String>,
 }
+
+/// The stack in front of each parent model: `POST /identify` through its children.
+const ROUTER: (&str, &str) = ("router", "router.yaml.tera");
+/// The project folder holding the router function's code.
+pub const ROUTER_CODE: &str = "router";
 
 pub fn stacks(environment: &Environment) -> Vec<StackSpec> {
     let prefix = environment.prefix();
@@ -63,6 +71,7 @@ pub fn stacks(environment: &Environment) -> Vec<StackSpec> {
             template: template.to_string(),
             model: None,
             pipeline_definition: false,
+            function: None,
         });
     let prefix = &prefix;
     let per_model = PER_MODEL.iter().flat_map(|(id, template)| {
@@ -72,7 +81,20 @@ pub fn stacks(environment: &Environment) -> Vec<StackSpec> {
             template: template.to_string(),
             model: Some(model.name.clone()),
             pipeline_definition: *id == PIPELINE_STACK,
+            function: None,
         })
     });
-    shared.chain(per_model).collect()
+    let routers = environment
+        .models
+        .iter()
+        .filter(|model| !model.routes.is_empty())
+        .map(|parent| StackSpec {
+            id: format!("{}-{}", ROUTER.0, parent.name),
+            name: format!("{prefix}-{}-{}", ROUTER.0, parent.name),
+            template: ROUTER.1.to_string(),
+            model: Some(parent.name.clone()),
+            pipeline_definition: false,
+            function: Some(ROUTER_CODE.to_string()),
+        });
+    shared.chain(per_model).chain(routers).collect()
 }

@@ -1,6 +1,8 @@
-//! The pipeline's step code (`steps/`): which files ship, their content hash, and the S3 keys
-//! apply uploads them to. The hash names the folder, so the rendered pipelines reference
-//! exactly the code of this checkout and unchanged code is the same objects.
+//! Code shipped to S3 from a project folder: the pipeline's step code (`steps/`, one object
+//! per file) and the router function (`router/`, one ZIP package). Which files ship, their
+//! content hash, and the S3 keys apply uploads them to. The hash names the objects, so the
+//! rendered stacks reference exactly the code of this checkout and unchanged code is the
+//! same objects.
 
 use std::path::{Path, PathBuf};
 
@@ -23,16 +25,17 @@ pub struct StepCode {
 impl StepCode {
     /// Reads every `*.py` file and `requirements.txt` directly inside `<project>/steps`.
     pub fn load(project_dir: &Path) -> Result<StepCode, Error> {
-        let directory = project_dir.join(STEPS_DIR);
+        StepCode::load_folder(project_dir, STEPS_DIR)
+    }
+
+    /// Reads every `*.py` file and `requirements.txt` directly inside `<project>/<folder>`.
+    pub fn load_folder(project_dir: &Path, folder: &str) -> Result<StepCode, Error> {
+        let directory = project_dir.join(folder);
         let entries = std::fs::read_dir(&directory).map_err(|source| Error::Usage {
-            message: format!(
-                "cannot read the pipeline step code in {}: {source}",
-                directory.display()
-            ),
-            hint: Some(
-                "the pipelines run the scripts in `steps/`; run from the project folder or pass `-C/--project-dir`"
-                    .into(),
-            ),
+            message: format!("cannot read the code in {}: {source}", directory.display()),
+            hint: Some(format!(
+                "the stacks ship the code in `{folder}/`; run from the project folder or pass `-C/--project-dir`"
+            )),
         })?;
         let mut paths: Vec<PathBuf> = Vec::new();
         for entry in entries {
@@ -83,17 +86,37 @@ impl StepCode {
 
     /// An error naming the first of `scripts` that `steps/` lacks.
     pub fn require(&self, scripts: &[&str]) -> Result<(), Error> {
-        match scripts
+        self.require_in(STEPS_DIR, "the pipelines run", scripts)
+    }
+
+    /// An error naming the first of `files` that `<folder>/` lacks; `user` says who needs it.
+    pub fn require_in(&self, folder: &str, user: &str, files: &[&str]) -> Result<(), Error> {
+        match files
             .iter()
-            .find(|script| !self.file_names().any(|name| name == **script))
+            .find(|file| !self.file_names().any(|name| name == **file))
         {
             None => Ok(()),
-            Some(script) => Err(Error::Usage {
-                message: format!("the pipelines run {STEPS_DIR}/{script}, which does not exist"),
+            Some(file) => Err(Error::Usage {
+                message: format!("{user} {folder}/{file}, which does not exist"),
                 hint: Some(format!(
-                    "restore {STEPS_DIR}/{script} (the step scripts ship from `{STEPS_DIR}/`)"
+                    "restore {folder}/{file} (the code ships from `{folder}/`)"
                 )),
             }),
+        }
+    }
+
+    /// The code as one ZIP package at `functions/<name>/<hash>.zip`, for a Lambda function.
+    pub fn zip_asset(&self, bucket: &str, name: &str) -> Asset {
+        let files: Vec<(String, Vec<u8>)> = self
+            .files
+            .iter()
+            .map(|(file, content)| (file.clone(), content.as_bytes().to_vec()))
+            .collect();
+        Asset {
+            bucket: bucket.to_string(),
+            key: format!("functions/{name}/{}.zip", self.hash),
+            body: aws_smithy_types::base64::encode(crate::zip::stored(&files)),
+            base64: true,
         }
     }
 
@@ -114,6 +137,7 @@ impl StepCode {
                 bucket: bucket.to_string(),
                 key: format!("{KEY_PREFIX}/{}/{name}", self.hash),
                 body: content.clone(),
+                base64: false,
             })
             .collect()
     }

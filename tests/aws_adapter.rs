@@ -768,13 +768,13 @@ async fn a_template_upload_returns_the_https_url_cloudformation_reads() {
         SdkCloudFormation::from_clients(cloudformation_client(&[]), s3_client(&[&put, &missing]));
     assert_eq!(
         adapter
-            .upload_template("mlops-templates", "dev/storage 1.yaml", BODY)
+            .upload_template("mlops-templates", "dev/storage 1.yaml", BODY.as_bytes())
             .await,
         Ok("https://mlops-templates.s3.eu-west-1.amazonaws.com/dev/storage%201.yaml".into())
     );
     assert_eq!(
         adapter
-            .upload_template("mlops-templates", "dev/storage.yaml", BODY)
+            .upload_template("mlops-templates", "dev/storage.yaml", BODY.as_bytes())
             .await,
         Err(AwsError::Validation(
             "s3://mlops-templates/dev/storage.yaml: The specified bucket does not exist".into()
@@ -957,7 +957,7 @@ async fn a_stack_goes_through_its_life_on_the_local_emulator() {
     .unwrap_or_else(|error| panic!("create bucket: {error:?}\n{}", log()));
     let updated_body = format!("{TOPIC}  Display:\n    Value: !Ref DisplayName\n");
     let url = adapter
-        .upload_template(&bucket, "dev/topic.yaml", &updated_body)
+        .upload_template(&bucket, "dev/topic.yaml", updated_body.as_bytes())
         .await
         .unwrap_or_else(|error| panic!("upload: {error}\n{}", log()));
     assert_eq!(

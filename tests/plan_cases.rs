@@ -81,14 +81,19 @@ async fn plan_at(
     .await
 }
 
-/// The JSON plan with unchanged stacks left out and template bodies as their size.
+/// The JSON plan with unchanged stacks left out, and template and asset bodies as their size.
 fn changed_stacks_json(stdout: &str) -> serde_json::Value {
+    let size = |value: &serde_json::Value| -> serde_json::Value {
+        format!("<{} bytes>", value.as_str().map_or(0, str::len)).into()
+    };
     let mut document: serde_json::Value = serde_json::from_str(stdout).expect("a JSON plan");
     let stacks = document["stacks"].as_array_mut().expect("stacks");
     stacks.retain(|stack| stack["action"] != "no_change");
     for stack in stacks {
-        let size = stack["template_body"].as_str().map_or(0, str::len);
-        stack["template_body"] = format!("<{size} bytes>").into();
+        stack["template_body"] = size(&stack["template_body"]);
+        for asset in stack["assets"].as_array_mut().into_iter().flatten() {
+            asset["body"] = size(&asset["body"]);
+        }
     }
     document
 }
@@ -127,7 +132,7 @@ async fn snapshot_deployed(case: &str, deployed: &Deployed) -> String {
 async fn nothing_to_do() {
     let deployed = deployed().await;
     let text = snapshot_deployed("unchanged", &deployed).await;
-    assert!(text.contains("14 unchanged"), "{text}");
+    assert!(text.contains("15 unchanged"), "{text}");
     assert_eq!(
         plan(&deployed, PlanFormat::Text).await.status,
         ExitStatus::Success

@@ -179,6 +179,18 @@ pub const CALLS: &[Call] = &[
         commands: &[Apply],
     },
     Call {
+        operation: "s3:HeadObject",
+        action: "s3:GetObject",
+        target: Target::Artifacts("functions/"),
+        commands: &[Plan, Apply],
+    },
+    Call {
+        operation: "s3:PutObject",
+        action: "s3:PutObject",
+        target: Target::Artifacts("functions/"),
+        commands: &[Apply],
+    },
+    Call {
         operation: "s3:PutObject",
         action: "s3:PutObject",
         target: Target::Artifacts("pipelines/"),

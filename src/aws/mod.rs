@@ -233,12 +233,13 @@ pub trait CloudFormation {
     /// Whether an object exists (S3 HeadObject): content-addressed assets already uploaded
     /// are not sent again.
     fn object_exists(&self, bucket: &str, key: &str) -> impl Future<Output = AwsResult<bool>>;
-    /// Uploads a template body or an asset to S3; returns its HTTPS URL.
+    /// Uploads a template body or an asset (text, or a function's ZIP package) to S3; returns
+    /// its HTTPS URL.
     fn upload_template(
         &self,
         bucket: &str,
         key: &str,
-        body: &str,
+        body: &[u8],
     ) -> impl Future<Output = AwsResult<String>>;
 }
 

@@ -444,7 +444,7 @@ impl CloudFormation for SdkCloudFormation {
         }
     }
 
-    async fn upload_template(&self, bucket: &str, key: &str, body: &str) -> AwsResult<String> {
+    async fn upload_template(&self, bucket: &str, key: &str, body: &[u8]) -> AwsResult<String> {
         let region = self
             .s3
             .config()
@@ -458,9 +458,7 @@ impl CloudFormation for SdkCloudFormation {
             .bucket(bucket)
             .key(key)
             .content_type(content_type(key))
-            .body(aws_sdk_s3::primitives::ByteStream::from(
-                body.as_bytes().to_vec(),
-            ))
+            .body(aws_sdk_s3::primitives::ByteStream::from(body.to_vec()))
             .send()
             .await
             .map_err(|error| match classify(error) {
@@ -609,6 +607,7 @@ fn content_type(key: &str) -> &'static str {
         Some("json") => "application/json",
         Some("yaml" | "yml") => "text/yaml",
         Some("py") => "text/x-python",
+        Some("zip") => "application/zip",
         _ => "text/plain",
     }
 }

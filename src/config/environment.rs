@@ -47,6 +47,8 @@ pub struct Environment {
     /// Accounts whose endpoints may serve this environment's model packages: the registry,
     /// the artifacts bucket and the key grant them read access.
     pub share_with_accounts: Vec<String>,
+    /// The function behind `POST /identify`, one per parent model.
+    pub router: super::router::Router,
 }
 
 /// Container images of the pipeline's jobs.
@@ -311,6 +313,7 @@ pub(super) fn validate(name: &str, raw: RawEnvironment) -> Result<Environment, V
         platform::validate_monitoring(raw.monitoring.unwrap_or_default(), &mut problems);
     let pipeline = platform::validate_pipeline(raw.pipeline.unwrap_or_default(), &mut problems);
     let api = platform::validate_api(raw.api.unwrap_or_default(), &mut problems);
+    let router = super::router::validate_router(raw.router.unwrap_or_default(), &mut problems);
     let ci = platform::validate_ci(raw.ci, &mut problems);
     let acceptance =
         platform::validate_acceptance(raw.acceptance.unwrap_or_default(), &mut problems);
@@ -388,6 +391,7 @@ pub(super) fn validate(name: &str, raw: RawEnvironment) -> Result<Environment, V
             profile: raw.profile,
             acceptance,
             share_with_accounts,
+            router,
         })
     } else {
         Err(problems)

@@ -12,6 +12,7 @@ mod locate;
 mod names;
 mod platform;
 mod raw;
+mod router;
 mod schedule;
 
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ pub use names::check_bucket_name;
 pub use platform::{
     Acceptance, Api, Autoscaling, Ci, Endpoint, Monitoring, Pipeline, Range, Serving, Split, Tuning,
 };
+pub use router::Router;
 
 use crate::error::{InputError, Position, did_you_mean};
 use environment::MAX_ENVIRONMENT_LENGTH;

@@ -51,6 +51,28 @@ pub struct RawEnvironment {
     pub acceptance: Option<RawAcceptance>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registry: Option<RawRegistry>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub router: Option<RawRouter>,
+}
+
+/// The router in front of a parent model and its children (`POST /identify`).
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRouter {
+    /// Answers whose top-1 confidence (parent or child) is below this are flagged
+    /// `low_confidence`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub low_confidence_threshold: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub throttle_rate_limit: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub throttle_burst_limit: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_mb: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_image_bytes: Option<u32>,
 }
 
 /// The model registry's sharing with other accounts.

@@ -33,6 +33,8 @@ pub const PREDICT_TEST: &str = "PredictTest";
 pub const EVALUATE: &str = "Evaluate";
 pub const CHECK_ACCURACY: &str = "CheckAccuracy";
 pub const REGISTER: &str = "Register";
+/// The model package's customer metadata key holding the `s3://` URI of its classes.json.
+pub const CLASSES_METADATA: &str = "classes";
 pub const ACCURACY_BELOW_THRESHOLD: &str = "AccuracyBelowThreshold";
 
 /// Pipeline parameters a run can override.
@@ -678,11 +680,24 @@ fn register(spec: &PipelineSpec) -> Step {
             }),
             extra: Extra::new(),
         }),
-        // Lineage: which execution produced the package.
-        customer_metadata_properties: Some(StringMap::from([(
-            "PipelineExecutionArn".to_string(),
-            Expression::execution("PipelineExecutionArn").into(),
-        )])),
+        // Lineage: which execution produced the package; and the model's class names in
+        // class-index order (preprocessing's classes.json), which the router reads.
+        customer_metadata_properties: Some(StringMap::from([
+            (
+                "PipelineExecutionArn".to_string(),
+                Expression::execution("PipelineExecutionArn").into(),
+            ),
+            (
+                CLASSES_METADATA.to_string(),
+                join(
+                    "/",
+                    vec![
+                        processing_output(dataset_step(spec), "index").into(),
+                        "classes.json".into(),
+                    ],
+                ),
+            ),
+        ])),
         extra: Extra::new(),
     };
     Step::new(REGISTER, StepKind::RegisterModel(Box::new(arguments)))

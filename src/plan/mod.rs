@@ -497,24 +497,26 @@ fn plan_parameters(
                 from_registry: None,
             }
         })
-        .chain(served_package(stack, current, deployed))
+        .chain(
+            stack
+                .serving
+                .iter()
+                .map(|(parameter, model)| served_package(parameter, model, current, deployed)),
+        )
         .collect()
 }
 
-/// An endpoint stack's `ModelPackageArn`: what its model's `serving` resolved to. When
-/// nothing resolves (no approved package, nothing promoted) an endpoint already serving keeps
-/// its package: the plan never takes an endpoint down for want of a newer model.
+/// A served-package parameter (an endpoint stack's `ModelPackageArn`, a router's per-model
+/// ones): what the model's `serving` resolved to. When nothing resolves (no approved package,
+/// nothing promoted) a stack already serving keeps its package: the plan never takes an
+/// endpoint down for want of a newer model.
 fn served_package(
-    stack: &RenderedStack,
+    parameter: &str,
+    model: &str,
     current: Option<&DeployedStack>,
     deployed: &Deployed,
-) -> Option<ParameterPlan> {
-    use crate::release::serving::PACKAGE_PARAMETER;
-    let model = stack.spec.model.as_deref()?;
-    if !stack.template.parameters.contains_key(PACKAGE_PARAMETER) {
-        return None;
-    }
-    let before = current.and_then(|current| current.parameters.get(PACKAGE_PARAMETER).cloned());
+) -> ParameterPlan {
+    let before = current.and_then(|current| current.parameters.get(parameter).cloned());
     let resolved = deployed.serving.get(model);
     let (value, source) = match resolved {
         Some(resolved) => match (&resolved.arn, &before) {
@@ -533,13 +535,13 @@ fn served_package(
             None => (String::new(), "not resolved".into()),
         },
     };
-    Some(ParameterPlan {
-        name: PACKAGE_PARAMETER.to_string(),
+    ParameterPlan {
+        name: parameter.to_string(),
         from_output: None,
         value: Some(value),
         before,
         from_registry: Some(source),
-    })
+    }
 }
 
 fn all_added(template: &Template) -> Vec<ResourcePlan> {

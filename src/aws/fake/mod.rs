@@ -222,11 +222,13 @@ impl CloudFormation for FakeCloudFormation {
             .contains_key(&template_url(bucket, REGION, key)))
     }
 
-    async fn upload_template(&self, bucket: &str, key: &str, body: &str) -> AwsResult<String> {
+    async fn upload_template(&self, bucket: &str, key: &str, body: &[u8]) -> AwsResult<String> {
         let mut state = self.lock();
         state.call("PutObject")?;
         let url = template_url(bucket, REGION, key);
-        state.uploads.insert(url.clone(), body.to_string());
+        state
+            .uploads
+            .insert(url.clone(), String::from_utf8_lossy(body).into_owned());
         Ok(url)
     }
 }

@@ -329,7 +329,7 @@ mod tests {
     async fn uploaded_templates_are_read_by_url() {
         let fake = FakeCloudFormation::new();
         let url = fake
-            .upload_template("templates-bucket", "dev/app.yaml", TOPIC)
+            .upload_template("templates-bucket", "dev/app.yaml", TOPIC.as_bytes())
             .await
             .expect("upload");
         assert_eq!(
