@@ -280,11 +280,15 @@ fn write_stack(out: &mut String, stack: &StackPlan, colors: &Colors) {
             .unwrap_or_default();
         match &parameter.before {
             Some(before) => {
+                let before = if before.is_empty() {
+                    "(empty)".to_string()
+                } else {
+                    cut(before)
+                };
                 let _ = writeln!(
                     out,
-                    "    parameter {}: {} → {after}{source}",
-                    parameter.name,
-                    cut(before)
+                    "    parameter {}: {before} → {after}{source}",
+                    parameter.name
                 );
             }
             None => {

@@ -248,7 +248,7 @@ fn a_newly_approved_package_switches_the_endpoint() {
     let text = mlops_infra::plan_view::text(&plan, false);
     assert!(
         text.contains(&format!(
-            "    parameter ModelPackageArn:  → {PACKAGE} ← latest-approved: version 1"
+            "    parameter ModelPackageArn: (empty) → {PACKAGE} ← latest-approved: version 1"
         )),
         "{text}"
     );

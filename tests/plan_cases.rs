@@ -280,3 +280,36 @@ async fn resources_kept_by_a_destroy_are_named_with_how_to_adopt_them() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_parent_whose_classes_and_routes_disagree_is_refused_with_the_difference() {
+    let deployed = deployed().await;
+    let parent = deployed
+        .platform
+        .register("mlops-images-staging-plants", None);
+    deployed
+        .platform
+        .set_classes(&parent, &["flowers", "ferns", "trees"]);
+    approve(&deployed.platform, &parent).await;
+    let refused = plan(&deployed, PlanFormat::Text).await;
+    assert_eq!(refused.status, ExitStatus::Failure);
+    insta::assert_snapshot!("error_classes_and_routes_disagree", refused.stderr);
+
+    // Trained on exactly the routed sub-groups (in another order): the router is planned.
+    let matching = deployed
+        .platform
+        .register("mlops-images-staging-plants", None);
+    deployed
+        .platform
+        .set_classes(&matching, &["trees", "grasses", "flowers"]);
+    approve(&deployed.platform, &matching).await;
+    let planned = plan(&deployed, PlanFormat::Text).await;
+    assert_eq!(planned.status, ExitStatus::Changes, "{}", planned.stderr);
+    assert!(
+        planned
+            .stdout
+            .contains("parameter PlantsPackageArn: (empty) → arn:aws:sagemaker:"),
+        "{}",
+        planned.stdout
+    );
+}

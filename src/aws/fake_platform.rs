@@ -89,8 +89,20 @@ impl FakePlatform {
             created: Some(created),
             approval_description: None,
             metrics_uri,
+            classes_uri: None,
         });
         arn
+    }
+
+    /// Records `classes` as the package's classes.json (customer metadata `classes`).
+    pub fn set_classes(&self, arn: &str, classes: &[&str]) {
+        let mut state = self.lock();
+        let uri = format!("s3://artifacts/{}/classes.json", arn.replace(':', "_"));
+        let body = serde_json::to_string(classes).unwrap_or_default();
+        state.objects.insert(uri.clone(), body);
+        if let Some(package) = state.packages.iter_mut().find(|package| package.arn == arn) {
+            package.classes_uri = Some(uri);
+        }
     }
 
     pub fn approval(&self, arn: &str) -> Option<String> {
@@ -203,6 +215,7 @@ impl Platform for FakePlatform {
                 // ListModelPackages' summaries carry neither of these.
                 approval_description: None,
                 metrics_uri: None,
+                classes_uri: None,
                 ..package.clone()
             })
             .collect();

@@ -27,6 +27,10 @@ pub struct ModelPackage {
     pub approval_description: Option<String>,
     /// `s3://` URI of the evaluation report registered as its model-quality statistics.
     pub metrics_uri: Option<String>,
+    /// `s3://` URI of its classes.json (customer metadata `classes`): the class names in
+    /// class-index order.
+    #[serde(default)]
+    pub classes_uri: Option<String>,
 }
 
 impl ModelPackage {

@@ -93,6 +93,7 @@ fn package(
         created: time(created),
         approval_description: None,
         metrics_uri: None,
+        classes_uri: None,
     }
 }
 
@@ -144,6 +145,10 @@ impl Platform for SdkPlatform {
             .map_err(sagemaker_missing);
         Ok(found(described)?.map(|described| ModelPackage {
             approval_description: described.approval_description().map(str::to_string),
+            classes_uri: described
+                .customer_metadata_properties()
+                .and_then(|properties| properties.get(crate::pipeline::generate::CLASSES_METADATA))
+                .cloned(),
             metrics_uri: described
                 .model_metrics()
                 .and_then(|metrics| metrics.model_quality())

@@ -180,6 +180,10 @@ pub async fn plan<C: CloudFormation, P: Platform>(
         Ok(serving) => serving,
         Err(error) => return output.fail(&[error]),
     };
+    let disagreements = crate::release::routes::check(platform, &environment, &serving).await;
+    if !disagreements.is_empty() {
+        return output.fail(&disagreements);
+    }
     let mut plan = match state::plan(
         client,
         &environment,
@@ -466,6 +470,10 @@ pub async fn apply<C: CloudFormation, P: Platform>(
             Ok(serving) => serving,
             Err(error) => return output.fail(&[error]),
         };
+        let disagreements = crate::release::routes::check(platform, &environment, &serving).await;
+        if !disagreements.is_empty() {
+            return output.fail(&disagreements);
+        }
         match state::plan(
             client,
             &environment,

@@ -4,4 +4,5 @@
 
 pub mod acceptance;
 pub mod records;
+pub mod routes;
 pub mod serving;
