@@ -164,6 +164,7 @@ mod tests {
             created: None,
             approval_description: None,
             metrics_uri: None,
+            classes_uri: None,
         }
     }
 
