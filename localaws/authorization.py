@@ -58,6 +58,11 @@ logger = logging.getLogger("localaws")
 
 # Signing name -> IAM action prefix, where they differ.
 IAM_PREFIX = {"monitoring": "cloudwatch", "email": "ses", "execute-api": "execute-api"}
+# Operations whose IAM action has another name (Lambda's Invoke is authorised as InvokeFunction).
+IAM_ACTION = {
+    "lambda:Invoke": "lambda:InvokeFunction",
+    "lambda:InvokeWithResponseStream": "lambda:InvokeFunction",
+}
 PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
 # The environ key holding a request's body as it arrived.
 WIRE_BODY = "localaws.wire_body"
@@ -281,7 +286,8 @@ def request_action(response: Any, signing_name: str, region: str, partition: str
         return f"apigateway:{response.method}", f"arn:{partition}:apigateway:{region}::{path}"
     operation = response._get_action()
     operation = operation[0] if isinstance(operation, list) else operation
-    return f"{prefix}:{operation}", None
+    action = f"{prefix}:{operation}"
+    return IAM_ACTION.get(action, action), None
 
 
 def request_parameters(response: Any) -> dict[str, Any]:

@@ -43,13 +43,23 @@ def main(argv: list[str] | None = None) -> None:
     from moto.server import main as moto_main
 
     import localaws.handlers  # noqa: F401  (registers the handlers)
-    from localaws import authorization, bucket_policies, cfn_iam, engine, runtime_bodies
+    from localaws import (
+        authorization,
+        bucket_policies,
+        cfn_iam,
+        engine,
+        lambda_functions,
+        lambda_runtime,
+        runtime_bodies,
+    )
 
     engine.install()
     cfn_iam.install()
     authorization.install()
     bucket_policies.install()
     runtime_bodies.install()
+    lambda_functions.install()
+    lambda_runtime.install(sys.argv[1:] if argv is None else argv)
     moto_main(sys.argv[1:] if argv is None else argv)
 
 

@@ -120,7 +120,10 @@ pub fn render(
 ) -> Result<Vec<RenderedStack>, Vec<Error>> {
     let tera = load_templates(project_dir).map_err(|error| vec![error])?;
     let specs = stacks(environment);
-    let step_code = if specs.iter().any(|spec| spec.pipeline_definition) {
+    let step_code = if specs
+        .iter()
+        .any(|spec| spec.pipeline_definition || spec.monitoring_definition)
+    {
         let step_code = StepCode::load(project_dir).map_err(|error| vec![error])?;
         step_code
             .require(&crate::pipeline::generate::SCRIPTS)
@@ -360,6 +363,28 @@ fn render_stack(
             crate::release::serving::PACKAGE_PARAMETER.to_string(),
             model.clone(),
         ));
+    }
+    if spec.monitoring_definition
+        && let Some(model) = spec
+            .model
+            .as_deref()
+            .and_then(|model| environment.model(model))
+        && let Some(step_code) = step_code
+    {
+        let bucket = &environment.storage.artifacts_bucket_name;
+        assets.extend(step_code.assets(bucket));
+        let pipeline = crate::pipeline::config::spec(environment, model, step_code.uri(bucket));
+        let monitoring = crate::pipeline::config::monitoring(environment, model);
+        let json = crate::pipeline::monitoring::generate(&pipeline, &monitoring)
+            .to_json_string()
+            .map_err(|error| Error::Template {
+                report: format!(
+                    "cannot write the monitoring pipeline of model `{}`: {error}",
+                    model.name
+                ),
+                hint: None,
+            })?;
+        context.insert("monitoring_definition", &json);
     }
     let text = tera.render(&name, &context).map_err(template_error)?;
 

@@ -53,7 +53,12 @@ pub struct StackSpec {
     /// The project folder of the function code its template deploys (`router`): shipped as
     /// a content-addressed ZIP package.
     pub function: Option<String>,
+    /// Its template gets `monitoring_definition`, the model's monitoring pipeline (JSON).
+    pub monitoring_definition: bool,
 }
+
+/// The per-model stack whose template receives the monitoring pipeline definition.
+const MONITORING_STACK: &str = "endpoint";
 
 /// The stack in front of each parent model: `POST /identify` through its children.
 const ROUTER: (&str, &str) = ("router", "router.yaml.tera");
@@ -72,6 +77,7 @@ pub fn stacks(environment: &Environment) -> Vec<StackSpec> {
             model: None,
             pipeline_definition: false,
             function: None,
+            monitoring_definition: false,
         });
     let prefix = &prefix;
     let per_model = PER_MODEL.iter().flat_map(|(id, template)| {
@@ -82,6 +88,7 @@ pub fn stacks(environment: &Environment) -> Vec<StackSpec> {
             model: Some(model.name.clone()),
             pipeline_definition: *id == PIPELINE_STACK,
             function: None,
+            monitoring_definition: *id == MONITORING_STACK,
         })
     });
     let routers = environment
@@ -95,6 +102,7 @@ pub fn stacks(environment: &Environment) -> Vec<StackSpec> {
             model: Some(parent.name.clone()),
             pipeline_definition: false,
             function: Some(ROUTER_CODE.to_string()),
+            monitoring_definition: false,
         });
     shared.chain(per_model).chain(routers).collect()
 }

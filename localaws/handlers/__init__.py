@@ -10,6 +10,7 @@ from moto.cloudformation import parsing  # noqa: F401  (imports moto's own handl
 from . import (  # noqa: F401  (imported for their classes)
     apigateway,
     autoscaling,
+    awslambda,
     cloudwatch,
     codebuild,
     events,
@@ -28,6 +29,7 @@ HANDLERS: dict[str, type[ResourceHandler]] = {
     for module in (
         apigateway,
         autoscaling,
+        awslambda,
         cloudwatch,
         codebuild,
         events,

@@ -133,6 +133,11 @@ pub struct Autoscaling {
 #[derive(Debug, Clone, Serialize)]
 pub struct Monitoring {
     pub alert_emails: Vec<String>,
+    pub schedule: String,
+    pub window_hours: u32,
+    pub drift_alarm_psi: f64,
+    pub confidence_alarm_below: f64,
+    pub low_confidence_alarm_above: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -316,7 +321,60 @@ pub(super) fn validate_monitoring(raw: RawMonitoring, problems: &mut Vec<Problem
             ));
         }
     }
-    Monitoring { alert_emails }
+    let schedule = raw.schedule.unwrap_or_else(|| "rate(1 day)".into());
+    if let Err(error) = super::schedule::check_schedule(&schedule) {
+        problems.push(Problem::new("monitoring.schedule", error.message).hint(error.hint));
+    }
+    let window_hours = raw.window_hours.unwrap_or(24);
+    if !(1..=24 * 31).contains(&window_hours) {
+        problems.push(
+            Problem::new(
+                "monitoring.window_hours",
+                format!("{window_hours} is outside 1 to 744 hours"),
+            )
+            .hint("the traffic one run reports on: a day (24) matches a daily schedule"),
+        );
+    }
+    let share = |key: &str, value: Option<f64>, default: f64, problems: &mut Vec<Problem>| {
+        let value = value.unwrap_or(default);
+        if !(value > 0.0 && value < 1.0) {
+            problems.push(Problem::new(
+                format!("monitoring.{key}"),
+                format!("{value} is not strictly between 0 and 1"),
+            ));
+        }
+        value
+    };
+    let confidence_alarm_below = share(
+        "confidence_alarm_below",
+        raw.confidence_alarm_below,
+        0.5,
+        problems,
+    );
+    let low_confidence_alarm_above = share(
+        "low_confidence_alarm_above",
+        raw.low_confidence_alarm_above,
+        0.3,
+        problems,
+    );
+    let drift_alarm_psi = raw.drift_alarm_psi.unwrap_or(0.2);
+    if !(drift_alarm_psi.is_finite() && drift_alarm_psi > 0.0) {
+        problems.push(
+            Problem::new(
+                "monitoring.drift_alarm_psi",
+                format!("{drift_alarm_psi} is not a positive number"),
+            )
+            .hint("0.2 is the usual threshold of a significant shift"),
+        );
+    }
+    Monitoring {
+        alert_emails,
+        schedule,
+        window_hours,
+        drift_alarm_psi,
+        confidence_alarm_below,
+        low_confidence_alarm_above,
+    }
 }
 
 const SUPPORTED_FORMATS: [&str; 2] = ["jpeg", "png"];

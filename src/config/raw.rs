@@ -259,6 +259,21 @@ pub struct RawEndpoint {
 pub struct RawMonitoring {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alert_emails: Option<Vec<String>>,
+    /// When each endpoint's monitoring job runs (EventBridge schedule expression).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// Hours of captured traffic each run reports on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window_hours: Option<u32>,
+    /// Alarm when the class-drift PSI reaches this.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift_alarm_psi: Option<f64>,
+    /// Alarm when the mean top-1 confidence falls below this.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confidence_alarm_below: Option<f64>,
+    /// Alarm when the share of low-confidence answers rises above this.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub low_confidence_alarm_above: Option<f64>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize, Serialize)]

@@ -29,6 +29,24 @@ pub fn role_arn(environment: &Environment, role: &str) -> String {
     )
 }
 
+/// The monitoring pipeline of `model`'s endpoint: where its capture lands (the endpoint
+/// stack's `DataCaptureConfig`), where the reports go, and what the environment sets.
+pub fn monitoring(environment: &Environment, model: &Model) -> super::monitoring::MonitoringSpec {
+    let bucket = &environment.storage.artifacts_bucket_name;
+    super::monitoring::MonitoringSpec {
+        model: model.name.clone(),
+        environment: environment.name.clone(),
+        capture_uri: format!(
+            "s3://{bucket}/data-capture/{}/{}/",
+            model.name, model.endpoint_name
+        ),
+        report_uri: format!("s3://{bucket}/monitoring/{}/", model.name),
+        namespace: format!("{}/{}/monitoring", environment.project, environment.name),
+        low_confidence_threshold: environment.router.low_confidence_threshold,
+        window_hours: environment.monitoring.window_hours,
+    }
+}
+
 /// The pipeline of `model`, its processing steps reading the step code at `code_uri`
 /// (`s3://<artifacts>/code/<hash>/`, see `step_code`).
 pub fn spec(environment: &Environment, model: &Model, code_uri: String) -> PipelineSpec {

@@ -44,12 +44,14 @@ pub const PREPROCESS_SCRIPT: &str = "preprocess.py";
 pub const EVALUATE_SCRIPT: &str = "evaluate.py";
 pub const MERGE_MANIFESTS_SCRIPT: &str = "merge_manifests.py";
 pub const MERGE_RECORDS_SCRIPT: &str = "merge_records.py";
-pub const SCRIPTS: [&str; 5] = [
+pub const MONITOR_SCRIPT: &str = "monitor.py";
+pub const SCRIPTS: [&str; 6] = [
     DATA_QUALITY_SCRIPT,
     PREPROCESS_SCRIPT,
     EVALUATE_SCRIPT,
     MERGE_MANIFESTS_SCRIPT,
     MERGE_RECORDS_SCRIPT,
+    MONITOR_SCRIPT,
 ];
 
 pub const INPUT_DATA_URI: &str = "InputDataUri";
@@ -81,10 +83,10 @@ const DATASET_OUTPUTS: [&str; 8] = [
     "test-images",
 ];
 
-const INPUT_ROOT: &str = "/opt/ml/processing/input";
+pub(super) const INPUT_ROOT: &str = "/opt/ml/processing/input";
 /// Runs a step script after installing the step code's pinned requirements.
 const BOOTSTRAP: &str = r#"python3 -m pip install --quiet --disable-pip-version-check --no-cache-dir -r "$(dirname "$0")/requirements.txt" && exec python3 "$0" "$@""#;
-const OUTPUT_ROOT: &str = "/opt/ml/processing/output";
+pub(super) const OUTPUT_ROOT: &str = "/opt/ml/processing/output";
 const RECORDIO: &str = "application/x-recordio";
 /// What the built-in image-classification algorithm accepts and answers for inference.
 const INFERENCE_CONTENT_TYPES: [&str; 3] = ["application/x-image", "image/jpeg", "image/png"];
@@ -297,7 +299,7 @@ fn merge_records(spec: &PipelineSpec) -> Step {
 }
 
 /// A merge runs on one instance whatever the data steps' count.
-fn single_instance(step: &mut Step) {
+pub(super) fn single_instance(step: &mut Step) {
     if let StepKind::Processing(arguments) = &mut step.kind {
         arguments.processing_resources.cluster_config.instance_count = 1.into();
     }
@@ -725,7 +727,7 @@ fn accuracy_below_threshold(spec: &PipelineSpec) -> Step {
 
 // ---- shared pieces ----
 
-fn processing_step(
+pub(super) fn processing_step(
     spec: &PipelineSpec,
     name: &str,
     script: &str,
@@ -774,7 +776,7 @@ fn processing_step(
 }
 
 /// A processing input mounted at `/opt/ml/processing/input/<name>`.
-fn input(name: &str, uri: Argument<String>) -> ProcessingInput {
+pub(super) fn input(name: &str, uri: Argument<String>) -> ProcessingInput {
     ProcessingInput {
         input_name: name.to_string(),
         app_managed: Some(false.into()),
@@ -792,7 +794,7 @@ fn input(name: &str, uri: Argument<String>) -> ProcessingInput {
 }
 
 /// A processing output uploaded from `/opt/ml/processing/output/<name>` when the job ends.
-fn output(name: &str, uri: Argument<String>) -> ProcessingOutput {
+pub(super) fn output(name: &str, uri: Argument<String>) -> ProcessingOutput {
     ProcessingOutput {
         output_name: name.to_string(),
         app_managed: Some(false.into()),
@@ -899,11 +901,11 @@ fn model_artifacts() -> Expression {
     Expression::step_property(TRAIN, "ModelArtifacts.S3ModelArtifacts")
 }
 
-fn join(on: &str, values: Vec<Argument<Value>>) -> Argument<String> {
+pub(super) fn join(on: &str, values: Vec<Argument<Value>>) -> Argument<String> {
     Expression::join(on, values).into()
 }
 
-fn literal(value: &str) -> Argument<String> {
+pub(super) fn literal(value: &str) -> Argument<String> {
     Argument::Literal(value.to_string())
 }
 

@@ -13,6 +13,7 @@ pub mod expression;
 pub mod generate;
 pub mod images;
 pub mod model;
+pub mod monitoring;
 pub mod spec;
 
 pub use check::{Problem, check};

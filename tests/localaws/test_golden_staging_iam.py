@@ -100,8 +100,26 @@ def failures(aws, stack: str) -> list[str]:
     ]
 
 
+def upload_function_packages(aws, name: str) -> None:
+    """Puts each Lambda function's package (the router's handler.py, zipped) where the template
+    names it, as the tool uploads it before deploying the stack."""
+    import io
+    import zipfile
+
+    template = yaml.load((GOLDEN / f"{name}.yaml").read_text(), Loader=Loader)
+    for resource in (template.get("Resources") or {}).values():
+        code = (resource.get("Properties") or {}).get("Code") or {}
+        if resource.get("Type") != "AWS::Lambda::Function" or not isinstance(code.get("S3Key"), str):
+            continue
+        package = io.BytesIO()
+        with zipfile.ZipFile(package, "w") as archive:
+            archive.write(REPO_ROOT / "router" / "handler.py", "handler.py")
+        aws("s3").put_object(Bucket=code["S3Bucket"], Key=code["S3Key"], Body=package.getvalue())
+
+
 def create(aws, name: str, parameters: dict[str, str], role_arn: str | None) -> str:
     """Creates the stack through a change set, as the tool does; returns its final status."""
+    upload_function_packages(aws, name)
     cloudformation = aws("cloudformation")
     arguments: dict[str, Any] = {
         "StackName": stack_name(name),

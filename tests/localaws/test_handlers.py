@@ -12,7 +12,8 @@ AWS::SageMaker::EndpointConfig AWS::SageMaker::Endpoint AWS::Events::Rule AWS::A
 AWS::ApiGateway::Resource AWS::ApiGateway::Method AWS::ApiGateway::Deployment AWS::ApiGateway::Stage
 AWS::ApiGateway::Account AWS::Logs::LogGroup AWS::CodeBuild::Project AWS::SNS::Topic AWS::SNS::TopicPolicy
 AWS::CloudWatch::Alarm AWS::CloudWatch::Dashboard AWS::ApplicationAutoScaling::ScalableTarget
-AWS::ApplicationAutoScaling::ScalingPolicy AWS::SSM::Parameter
+AWS::ApplicationAutoScaling::ScalingPolicy AWS::SSM::Parameter AWS::Lambda::Function
+AWS::Lambda::Permission
 """.split()
 
 # Properties the documentation says replace the resource though the schema does not list them.
