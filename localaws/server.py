@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> None:
         lambda_functions,
         lambda_runtime,
         runtime_bodies,
+        sagemaker_fixes,
     )
 
     engine.install()
@@ -58,6 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     authorization.install()
     bucket_policies.install()
     runtime_bodies.install()
+    sagemaker_fixes.install()
     lambda_functions.install()
     lambda_runtime.install(sys.argv[1:] if argv is None else argv)
     moto_main(sys.argv[1:] if argv is None else argv)

@@ -5,13 +5,23 @@ endpoint from its data capture instead. It reads the captured requests and answe
 to `--output`, a report on the latest window of traffic: how many requests, how confident the
 model was, which classes it predicted and how far that distribution has moved from the one it
 predicted on its test set (the class-drift PSI), and the sizes and formats of the images sent.
-With `--publish` it also sends the headline numbers to CloudWatch.
+With `--report-uri` it also uploads the report to S3, and with `--publish` it sends the
+headline numbers to CloudWatch.
 
 CLI:
 
-    monitor.py --capture DIR --classes FILE [--baseline FILE] --output FILE
+    monitor.py (--capture DIR | --capture-uri S3_PREFIX)
+               (--classes FILE [--baseline FILE] | --package-arn ARN)
+               --output FILE [--report-uri S3_PREFIX]
                --model NAME --environment NAME [--namespace NS] [--publish]
                [--low-confidence-threshold 0.6] [--window-hours 24]
+
+The capture comes from a local folder (`--capture`) or from S3 (`--capture-uri`); the classes
+and the baseline from local files (`--classes`, `--baseline`) or from the model package the
+endpoint serves (`--package-arn`); the two choices are independent. The S3 forms are for
+the scheduled job: it reads the capture itself, so an endpoint with no capture yet gives an
+empty report (a Processing input with no S3 object would fail the job before it starts), and it
+is told the package to compare against at each run, since that changes with each release.
 
 Inputs:
 - `--capture`: a folder of SageMaker data-capture files, at any depth (SageMaker writes
@@ -32,12 +42,29 @@ Inputs:
   image; the answer is the image-classification algorithm's JSON: an array of class
   probabilities in class-index order, or an object `{"prediction": [...]}`. `inferenceTime` is
   ISO 8601 (`Z`, an offset, or none for UTC), with or without fractions of a second.
+- `--capture-uri`: `s3://bucket/prefix/`, the endpoint's DataCaptureConfig DestinationS3Uri
+  (or a folder under it); a prefix not ending in `/` gets one, so that `s3://b/capture` does not
+  also take `s3://b/capture-old/`. Its objects are listed (ListObjectsV2, every page) and only
+  the `.jsonl` ones are candidates. Of those whose key, relative to the prefix, has SageMaker's
+  hour folder (`.../yyyy/mm/dd/hh/<name>.jsonl`, UTC), only the ones at most `--window-hours`
+  plus one hour before the newest hour folder are read: the window follows the data, and the
+  extra hour covers a folder's records up to hh:59:59 wherever in its hour the newest record
+  falls. An object whose key has no such folder is always read. The records read are then
+  windowed exactly as a folder's are (Records, below). No object is an empty capture: an empty
+  report, exit 0. Object names in the report are keys relative to the prefix.
 - `--classes`: the model's classes.json, a JSON array of the class names in class-index order.
 - `--baseline` (optional): the model's evaluation report, evaluate.py's output. The baseline
   class distribution is what the model predicted on its test set: the column sums of
   `multiclass_classification_metrics.confusion_matrix` ({true: {predicted: count}}). A
   `--baseline` that is not given or names no file means no baseline: the report says so and
   drift is not computed.
+- `--package-arn`: a model package ARN; DescribeModelPackage gives the classes.json, its
+  customer metadata property `classes` (an `s3://` URI, as Register records it), and the
+  evaluation report, its `ModelMetrics.ModelQuality.Statistics.S3Uri`, both read with S3
+  GetObject. A package without `classes` is an error; one without model-quality statistics, or
+  whose statistics object does not exist, has no baseline. An empty `--package-arn ""` says the
+  endpoint serves no package yet: nothing is read, the report has no request and `package`
+  null, `--report-uri` gets it, and nothing is published to CloudWatch.
 
 Records:
 - A line that is not JSON, lacks a field above, has an unknown encoding or bad base64, or
@@ -52,7 +79,8 @@ Records:
   first in sort order; its confidence is that probability.
 
 Report (JSON, keys sorted, indent 2, trailing newline):
-- `model`, `environment`; `window` {`start`, `end`} (ISO 8601 UTC, null without records);
+- `model`, `environment`; `package` (the `--package-arn`, null without one or when empty);
+  `window` {`start`, `end`} (ISO 8601 UTC, null without records);
   `requests` (records used); `malformed` {`count`, `examples`: [{`file`, `line`, `reason`}]}.
 - `confidence` {`mean`, `p10`, `p50`, `p90`, `histogram`}: the histogram is 10 bins
   [0, 0.1), [0.1, 0.2), ..., [0.9, 1.0], each {`from`, `to`, `count`}. Percentiles are
@@ -84,22 +112,39 @@ CapyMOA's PSI drift detector documents, with 0.2 its default threshold (it cites
 Operational Research Society 61(2), 2010). Credit-scoring texts often put the significant band
 at 0.25; 0.2 alarms earlier.
 
+Report upload (`--report-uri s3://bucket/prefix/` only): the report's bytes, as written to
+`--output`, go to `<prefix>latest.json`, the key `mlops-infra monitor` reads, and to
+`<prefix><window end as YYYY/MM/DD/HHMMSS>.json` (S3 PutObject, ContentType application/json).
+A report without a window (no record with a time) goes to `latest.json` only: the dated key
+comes from the data, never from the clock.
+
 Metrics (`--publish` only): one PutMetricData call to `--namespace` (default
 `mlops-images/monitoring`), every datum with the dimensions Environment and Model and no
 timestamp (CloudWatch stamps them on receipt): `Requests` (Count), `MeanConfidence` (None),
 `LowConfidenceShare` (None, 0-1), `ClassDriftPSI` (None) and `MalformedRecords` (Count).
 `MeanConfidence` and `LowConfidenceShare` are left out when there is no request,
-`ClassDriftPSI` when there is no PSI (no baseline, or no request). The region is AWS_REGION,
-else AWS_DEFAULT_REGION, else boto3's own lookup. The job's role needs
-`cloudwatch:PutMetricData`.
+`ClassDriftPSI` when there is no PSI (no baseline, or no request).
 
-Output depends only on the inputs' content (not on the clock, the host or the order files
-are listed in): the same inputs give byte-identical reports.
+AWS: boto3 clients (S3, SageMaker, CloudWatch) are made only when an argument needs them. The
+region is AWS_REGION, else AWS_DEFAULT_REGION, else boto3's own lookup; boto3 itself honours
+AWS_ENDPOINT_URL. The job's role needs `cloudwatch:PutMetricData` for `--publish`;
+`s3:ListBucket` on the capture prefix and `s3:GetObject` on its objects for `--capture-uri`;
+`sagemaker:DescribeModelPackage` and `s3:GetObject` on the classes.json and evaluation report
+for `--package-arn`; `s3:PutObject` under the prefix for `--report-uri`; and `kms:Decrypt` (and
+`kms:GenerateDataKey` to write) on the buckets' key when they are KMS-encrypted. Without
+`s3:ListBucket` over an object's key, S3 answers a missing object with AccessDenied, not
+NoSuchKey: a missing evaluation report is then an error, not "no baseline".
 
-Exit codes: 0 ok; 1 publishing to CloudWatch failed (the report is written first); 2 bad
-arguments, a missing, unreadable or malformed `--classes`, a malformed `--baseline` file, or an
-unreadable capture file, with a message naming the argument and the file. Nothing is written
-when exiting 2.
+Output depends only on the inputs' content (not on the clock, the host or the order files or
+objects are listed in): the same inputs give byte-identical reports.
+
+Exit codes: 0 ok; 1 uploading the report to `--report-uri` or publishing to CloudWatch failed
+(`--output` is written first, and both are tried); 2 bad arguments, a missing, unreadable or
+malformed `--classes`, a malformed `--baseline` file, an unreadable capture file or object, a
+capture prefix that cannot be listed, or a `--package-arn` that cannot be described or whose
+classes.json is missing, unreadable or malformed (or whose evaluation report is unreadable or
+malformed), with a message naming the argument, the file, and for a package its URIs. Nothing
+is written when exiting 2.
 """
 
 from __future__ import annotations
@@ -114,7 +159,8 @@ import os
 import re
 import sys
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -128,6 +174,19 @@ DEFAULT_LOW_CONFIDENCE_THRESHOLD = 0.6
 DEFAULT_WINDOW_HOURS = 24.0
 # Ten years: past any capture a job is given, well within what timedelta holds.
 MAX_WINDOW_HOURS = 87_600.0
+# The capture objects read reach this much further back than the window from the newest hour
+# folder: a folder holds its hour's records up to hh:59:59.
+HOUR_FOLDER_MARGIN_HOURS = 1.0
+# SageMaker's `.../yyyy/mm/dd/hh/<name>` at the end of a capture object's key.
+HOUR_FOLDER = re.compile(r"(?:^|/)(\d{4})/(\d{2})/(\d{2})/(\d{2})/[^/]+\Z", re.ASCII)
+
+S3_SCHEME = "s3://"
+# The model package's customer metadata property naming its classes.json (as Register records it).
+CLASSES_METADATA = "classes"
+LATEST_REPORT = "latest.json"
+REPORT_CONTENT_TYPE = "application/json"
+# S3's error codes for an object that does not exist.
+MISSING_OBJECT_CODES = ("NoSuchKey", "404", "NotFound")
 
 PSI_THRESHOLD = 0.2
 PSI_FLOOR = 1e-4
@@ -182,18 +241,69 @@ class Malformed(Exception):
         self.time = time
 
 
+class StoreError(Exception):
+    """An object store call that failed; the message says why."""
+
+
+class ObjectMissing(StoreError):
+    """The object does not exist."""
+
+
+@dataclass(frozen=True)
+class S3Location:
+    """A bucket and a key: an object's, or a prefix (empty, or ending in `/`)."""
+
+    bucket: str
+    key: str
+
+    def __str__(self) -> str:
+        return f"{S3_SCHEME}{self.bucket}/{self.key}"
+
+    def child(self, name: str) -> S3Location:
+        return S3Location(self.bucket, self.key + name)
+
+
 @dataclass(frozen=True)
 class Arguments:
-    capture: Path
-    classes: Path
-    baseline: Path | None
+    """The checked command line: exactly one of `capture` and `capture_uri`, and `classes`
+    (with an optional `baseline`) or `package_arn` (empty when the endpoint serves nothing)."""
+
     output: Path
     model: str
     environment: str
+    capture: Path | None = None
+    capture_uri: S3Location | None = None
+    classes: Path | None = None
+    baseline: Path | None = None
+    package_arn: str | None = None
+    report_uri: S3Location | None = None
     namespace: str = DEFAULT_NAMESPACE
     publish: bool = False
     low_confidence_threshold: float = DEFAULT_LOW_CONFIDENCE_THRESHOLD
     window_hours: float = DEFAULT_WINDOW_HOURS
+
+    @property
+    def no_package(self) -> bool:
+        """`--package-arn ""`: the endpoint serves no model package yet."""
+        return self.package_arn == ""
+
+    @property
+    def uses_store(self) -> bool:
+        """Whether an argument names S3: the capture, a model package or the report's upload."""
+        return self.capture_uri is not None or bool(self.package_arn) or self.report_uri is not None
+
+
+@dataclass(frozen=True)
+class Model:
+    """What the records are read against: the class names, the baseline's predicted count per
+    class (None without a baseline), and the model package they come from (None without one)."""
+
+    classes: list[str]
+    baseline: list[int] | None
+    package: str | None
+
+
+NO_MODEL = Model(classes=[], baseline=None, package=None)
 
 
 @dataclass(frozen=True)
@@ -259,23 +369,56 @@ def positive_hours(text: str) -> float:
     return value
 
 
+def parse_s3_uri(text: str) -> S3Location:
+    """`s3://bucket/key` as a location (the key may be empty); raises ValueError."""
+    if not text.startswith(S3_SCHEME):
+        raise ValueError(text)
+    bucket, _, key = text[len(S3_SCHEME) :].partition("/")
+    if not bucket or bucket != bucket.strip():
+        raise ValueError(text)
+    return S3Location(bucket, key)
+
+
+def s3_prefix(text: str) -> S3Location:
+    """An argparse type: `s3://bucket/prefix/`; a prefix without its trailing `/` gets one."""
+    try:
+        location = parse_s3_uri(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"`{text}` is not an s3://bucket/prefix/ URI") from None
+    if location.key and not location.key.endswith("/"):
+        location = location.child("/")
+    return location
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line; parsing only, the checks on paths and names are parse_arguments'."""
     parser = _Parser(
         prog="monitor.py",
         description="Monitor an image-classification endpoint from its data capture and write a report.",
     )
-    parser.add_argument(
-        "--capture", required=True, help="folder of SageMaker data-capture files (*.jsonl, at any depth)"
+    capture = parser.add_mutually_exclusive_group(required=True)
+    capture.add_argument("--capture", help="folder of SageMaker data-capture files (*.jsonl, at any depth)")
+    capture.add_argument(
+        "--capture-uri",
+        type=s3_prefix,
+        help="s3://bucket/prefix/ of SageMaker data-capture objects; those of the window's hour folders are read",
     )
-    parser.add_argument(
-        "--classes", required=True, help="the model's classes.json: class names in class-index order"
+    model = parser.add_mutually_exclusive_group(required=True)
+    model.add_argument("--classes", help="the model's classes.json: class names in class-index order")
+    model.add_argument(
+        "--package-arn",
+        help="the model package whose classes.json and evaluation report are used; empty if none is served",
     )
     parser.add_argument(
         "--baseline",
         help="the model's evaluation report (evaluate.py's); drift is not computed if absent or missing",
     )
     parser.add_argument("--output", required=True, help="the report file to write; its folder is created")
+    parser.add_argument(
+        "--report-uri",
+        type=s3_prefix,
+        help="s3://bucket/prefix/ to upload the report to, as latest.json and as <window end>.json",
+    )
     parser.add_argument("--model", required=True, help="the model's name: the report's and the Model dimension")
     parser.add_argument(
         "--environment", required=True, help="the environment's name: the report's and the Environment dimension"
@@ -320,21 +463,26 @@ def _namespace(value: str) -> str:
 def parse_arguments(argv: Sequence[str]) -> Arguments:
     """Parses and checks `argv`; raises UsageError naming the bad argument or path."""
     raw = build_parser().parse_args(list(argv))
-    capture = Path(raw.capture)
-    if not capture.exists():
+    capture = Path(raw.capture) if raw.capture is not None else None
+    if capture is not None and not capture.exists():
         raise UsageError(f"argument --capture: `{capture}` does not exist")
-    if not capture.is_dir():
+    if capture is not None and not capture.is_dir():
         raise UsageError(f"argument --capture: `{capture}` is not a folder")
     output = Path(raw.output)
     if output.is_dir():
         raise UsageError(f"argument --output: `{output}` is a folder; expected the report's file path")
+    if raw.baseline is not None and raw.package_arn is not None:
+        raise UsageError("argument --baseline: not allowed with argument --package-arn")
     baseline = Path(raw.baseline) if raw.baseline else None
     if baseline is not None and baseline.is_dir():
         raise UsageError(f"argument --baseline: `{baseline}` is a folder; expected the evaluation report")
     return Arguments(
         capture=capture,
-        classes=Path(raw.classes),
+        capture_uri=raw.capture_uri,
+        classes=Path(raw.classes) if raw.classes is not None else None,
         baseline=baseline,
+        package_arn=raw.package_arn,
+        report_uri=raw.report_uri,
         output=output,
         model=_name("--model", raw.model),
         environment=_name("--environment", raw.environment),
@@ -349,6 +497,15 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _parse_json(where: str, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UsageError(f"{where}: not valid JSON ({error.msg})") from None
+    except RecursionError:
+        raise UsageError(f"{where}: not valid JSON (nested too deeply)") from None
+
+
 def _read_json(flag: str, path: Path) -> Any:
     if not path.is_file():
         raise UsageError(f"argument {flag}: `{path}` does not exist")
@@ -358,18 +515,11 @@ def _read_json(flag: str, path: Path) -> Any:
         raise UsageError(f"argument {flag}: `{path}`: cannot read ({error.strerror})") from None
     except UnicodeDecodeError:
         raise UsageError(f"argument {flag}: `{path}`: not UTF-8 text") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise UsageError(f"argument {flag}: `{path}`: not valid JSON ({error.msg})") from None
-    except RecursionError:
-        raise UsageError(f"argument {flag}: `{path}`: not valid JSON (nested too deeply)") from None
+    return _parse_json(f"argument {flag}: `{path}`", text)
 
 
-def read_classes(path: Path) -> list[str]:
-    """classes.json: a non-empty JSON array of distinct, non-empty class names."""
-    classes = _read_json("--classes", path)
-    where = f"argument --classes: `{path}`"
+def check_classes(classes: Any, where: str) -> list[str]:
+    """classes.json's content: a non-empty JSON array of distinct, non-empty class names."""
     if not isinstance(classes, list) or not classes:
         raise UsageError(f"{where}: expected a non-empty JSON array of class names")
     for position, name in enumerate(classes):
@@ -381,12 +531,14 @@ def read_classes(path: Path) -> list[str]:
     return classes
 
 
-def read_baseline(path: Path | None, classes: Sequence[str]) -> list[int] | None:
-    """The baseline's predicted count per class, in class-index order; None without a baseline file."""
-    if path is None or not path.exists():
-        return None
-    report = _read_json("--baseline", path)
-    where = f"argument --baseline: `{path}`"
+def read_classes(path: Path) -> list[str]:
+    """`--classes`: a non-empty JSON array of distinct, non-empty class names."""
+    return check_classes(_read_json("--classes", path), f"argument --classes: `{path}`")
+
+
+def baseline_counts(report: Any, classes: Sequence[str], where: str, classes_name: str) -> list[int]:
+    """An evaluation report's predicted count per class, in class-index order; `classes_name`
+    names where `classes` came from in messages."""
     metrics = report.get(REPORT_KEY) if isinstance(report, dict) else None
     matrix = metrics.get(CONFUSION_MATRIX) if isinstance(metrics, dict) else None
     if not isinstance(matrix, dict):
@@ -394,12 +546,12 @@ def read_baseline(path: Path | None, classes: Sequence[str]) -> list[int] | None
     counts = {name: 0 for name in classes}
     for true, row in sorted(matrix.items()):
         if true not in counts:
-            raise UsageError(f"{where}: class `{true}` is not in --classes")
+            raise UsageError(f"{where}: class `{true}` is not in {classes_name}")
         if not isinstance(row, dict):
             raise UsageError(f"{where}: row `{true}` of the confusion matrix is not an object")
         for predicted, count in sorted(row.items()):
             if predicted not in counts:
-                raise UsageError(f"{where}: class `{predicted}` is not in --classes")
+                raise UsageError(f"{where}: class `{predicted}` is not in {classes_name}")
             if not _is_number(count) or count < 0 or count != int(count):
                 raise UsageError(
                     f"{where}: count [{true}][{predicted}] is not a whole number of images: {json.dumps(count)}"
@@ -407,10 +559,125 @@ def read_baseline(path: Path | None, classes: Sequence[str]) -> list[int] | None
             counts[predicted] += int(count)
     missing = [name for name in classes if name not in matrix]
     if missing:
-        raise UsageError(f"{where}: class `{missing[0]}` of --classes has no row in the confusion matrix")
+        raise UsageError(f"{where}: class `{missing[0]}` of {classes_name} has no row in the confusion matrix")
     if not sum(counts.values()):
         raise UsageError(f"{where}: the confusion matrix counts no image")
     return [counts[name] for name in classes]
+
+
+def read_baseline(path: Path | None, classes: Sequence[str]) -> list[int] | None:
+    """`--baseline`'s predicted count per class, in class-index order; None without a baseline file."""
+    if path is None or not path.exists():
+        return None
+    return baseline_counts(_read_json("--baseline", path), classes, f"argument --baseline: `{path}`", "--classes")
+
+
+def local_model(classes_path: Path, baseline_path: Path | None) -> Model:
+    """The model of `--classes` and `--baseline`."""
+    classes = read_classes(classes_path)
+    return Model(classes, read_baseline(baseline_path, classes), None)
+
+
+# --- S3 and the model package -----------------------------------------------------------------
+
+
+@contextmanager
+def _store_errors() -> Iterator[None]:
+    """Turns boto3's errors into StoreError, and a missing object's into ObjectMissing."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except ClientError as error:
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        raise (ObjectMissing if code in MISSING_OBJECT_CODES else StoreError)(str(error)) from None
+    except BotoCoreError as error:
+        raise StoreError(str(error)) from None
+
+
+class S3Store:
+    """The object store: lists, reads and writes S3 objects with a boto3 S3 client. Tests give
+    run() an in-memory store with the same three methods, raising StoreError and ObjectMissing."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def list(self, bucket: str, prefix: str) -> list[str]:
+        """The keys under `prefix`, from every ListObjectsV2 page."""
+        keys: list[str] = []
+        with _store_errors():
+            for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                keys.extend(item["Key"] for item in page.get("Contents", ()))
+        return keys
+
+    def read(self, bucket: str, key: str) -> bytes:
+        with _store_errors():
+            return self._client.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+    def write(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
+        with _store_errors():
+            self._client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+
+
+def _object_text(store: Any, uri: str, where: str) -> str | None:
+    """The UTF-8 text of the object at `uri`; None when it does not exist."""
+    try:
+        location = parse_s3_uri(uri)
+    except ValueError:
+        raise UsageError(f"{where}: not an s3://bucket/key URI") from None
+    try:
+        body = store.read(location.bucket, location.key)
+    except ObjectMissing:
+        return None
+    except StoreError as error:
+        raise UsageError(f"{where}: cannot read ({error})") from None
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{where}: not UTF-8 text") from None
+
+
+def describe_package(client_factory: Callable[[], Any], arn: str) -> dict[str, Any]:
+    """DescribeModelPackage's answer for `arn`."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return client_factory().describe_model_package(ModelPackageName=arn)
+    except (BotoCoreError, ClientError) as error:
+        raise UsageError(f"argument --package-arn: `{arn}`: cannot describe the model package ({error})") from None
+
+
+def _statistics_uri(described: dict[str, Any]) -> str | None:
+    """The package's ModelMetrics.ModelQuality.Statistics.S3Uri: its evaluation report."""
+    value: Any = described
+    for key in ("ModelMetrics", "ModelQuality", "Statistics", "S3Uri"):
+        value = value.get(key) if isinstance(value, dict) else None
+    return value or None
+
+
+def package_model(arn: str, store: Any, sagemaker_factory: Callable[[], Any]) -> Model:
+    """The model of a model package: its classes.json (customer metadata `classes`) and its
+    evaluation report (model-quality statistics), the latter optional."""
+    described = describe_package(sagemaker_factory, arn)
+    package = f"argument --package-arn: model package `{arn}`"
+    classes_uri = (described.get("CustomerMetadataProperties") or {}).get(CLASSES_METADATA)
+    if not classes_uri:
+        raise UsageError(
+            f"{package} has no customer metadata property `{CLASSES_METADATA}` (the s3:// URI of its classes.json)"
+        )
+    where = f"{package}: classes `{classes_uri}`"
+    text = _object_text(store, classes_uri, where)
+    if text is None:
+        raise UsageError(f"{where} does not exist")
+    classes = check_classes(_parse_json(where, text), where)
+    statistics_uri = _statistics_uri(described)
+    if statistics_uri is None:
+        return Model(classes, None, arn)
+    where = f"{package}: evaluation report `{statistics_uri}`"
+    text = _object_text(store, statistics_uri, where)
+    if text is None:
+        return Model(classes, None, arn)
+    return Model(classes, baseline_counts(_parse_json(where, text), classes, where, "its classes.json"), arn)
 
 
 # --- capture records --------------------------------------------------------------------------
@@ -563,35 +830,100 @@ def capture_files(root: Path) -> list[str]:
         raise UsageError(f"argument --capture: `{root}`: {error.strerror}") from None
 
 
-def read_file(root: Path, name: str, classes: Sequence[str]) -> Capture:
-    path = root / name
+def parse_lines(name: str, lines: Iterable[bytes], classes: Sequence[str]) -> Capture:
+    """The records of the capture file or object `name`, given as its lines."""
     requests: list[Request] = []
     problems: list[Problem] = []
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            requests.append(parse_line(raw.decode("utf-8"), classes))
+        except UnicodeDecodeError:
+            problems.append(Problem(name, number, "not UTF-8 text", None))
+        except Malformed as error:
+            problems.append(Problem(name, number, str(error), error.time))
+    return Capture(requests, problems)
+
+
+def read_file(root: Path, name: str, classes: Sequence[str]) -> Capture:
+    path = root / name
     try:
         with path.open("rb") as lines:
-            for number, raw in enumerate(lines, start=1):
-                if not raw.strip():
-                    continue
-                try:
-                    requests.append(parse_line(raw.decode("utf-8"), classes))
-                except UnicodeDecodeError:
-                    problems.append(Problem(name, number, "not UTF-8 text", None))
-                except Malformed as error:
-                    problems.append(Problem(name, number, str(error), error.time))
+            return parse_lines(name, lines, classes)
     except OSError as error:
         raise UsageError(f"argument --capture: `{path}`: cannot read ({error.strerror})") from None
+
+
+def joined(captures: Iterable[Capture]) -> Capture:
+    requests: list[Request] = []
+    problems: list[Problem] = []
+    for capture in captures:
+        requests.extend(capture.requests)
+        problems.extend(capture.problems)
     return Capture(requests, problems)
 
 
 def read_capture(root: Path, classes: Sequence[str]) -> Capture:
     """Every record under `root`, files in sorted path order."""
-    requests: list[Request] = []
-    problems: list[Problem] = []
-    for name in capture_files(root):
-        found = read_file(root, name, classes)
-        requests.extend(found.requests)
-        problems.extend(found.problems)
-    return Capture(requests, problems)
+    return joined(read_file(root, name, classes) for name in capture_files(root))
+
+
+def hour_folder(name: str) -> datetime | None:
+    """The UTC hour of the `yyyy/mm/dd/hh/` folder holding the object `name`; None without one."""
+    match = HOUR_FOLDER.search(name)
+    if match is None:
+        return None
+    year, month, day, hour = (int(part) for part in match.groups())
+    try:
+        return datetime(year, month, day, hour, tzinfo=timezone.utc)
+    except ValueError:
+        return None
+
+
+def objects_to_read(names: Iterable[str], hours: float) -> tuple[list[str], datetime | None]:
+    """The capture objects to read, sorted: of the `.jsonl` ones, those whose hour folder is at
+    most `hours` + HOUR_FOLDER_MARGIN_HOURS before the newest hour folder, and those without an
+    hour folder. Also that earliest hour folder read, None when no object has an hour folder."""
+    candidates = sorted(name for name in names if name.endswith(CAPTURE_SUFFIX))
+    folders = {name: hour_folder(name) for name in candidates}
+    known = [hour for hour in folders.values() if hour is not None]
+    if not known:
+        return candidates, None
+    earliest = hours_before(max(known), hours + HOUR_FOLDER_MARGIN_HOURS)
+    chosen = [name for name in candidates if folders[name] is None or folders[name] >= earliest]
+    return chosen, earliest
+
+
+def read_capture_uri(store: Any, location: S3Location, classes: Sequence[str], hours: float) -> Capture:
+    """The records of the capture objects under `location` that objects_to_read picks, in key
+    order, each named by its key relative to the prefix."""
+    where = f"argument --capture-uri: `{location}`"
+    try:
+        keys = store.list(location.bucket, location.key)
+    except StoreError as error:
+        raise UsageError(f"{where}: cannot list ({error})") from None
+    names = [key[len(location.key) :] for key in keys if key.startswith(location.key)]
+    chosen, earliest = objects_to_read(names, hours)
+    listed = sum(1 for name in names if name.endswith(CAPTURE_SUFFIX))
+    since = "" if earliest is None else f", hour folders from {format_time(earliest)} on"
+    print(f"monitor: reading {len(chosen)} of {listed} capture objects under {location}{since}", file=sys.stderr)
+    captures = []
+    for name in chosen:
+        try:
+            body = store.read(location.bucket, location.key + name)
+        except StoreError as error:
+            raise UsageError(f"argument --capture-uri: `{location.child(name)}`: cannot read ({error})") from None
+        captures.append(parse_lines(name, io.BytesIO(body), classes))
+    return joined(captures)
+
+
+def hours_before(moment: datetime, hours: float) -> datetime:
+    """`moment` less `hours`, or the earliest time when that is before year 1."""
+    try:
+        return moment - timedelta(hours=hours)
+    except OverflowError:
+        return datetime.min.replace(tzinfo=timezone.utc)
 
 
 def window_of(capture: Capture, hours: float) -> tuple[datetime, datetime] | None:
@@ -601,11 +933,7 @@ def window_of(capture: Capture, hours: float) -> tuple[datetime, datetime] | Non
     if not times:
         return None
     end = max(times)
-    try:
-        start = end - timedelta(hours=hours)
-    except OverflowError:
-        start = datetime.min.replace(tzinfo=timezone.utc)
-    return start, end
+    return hours_before(end, hours), end
 
 
 def in_window(capture: Capture, window: tuple[datetime, datetime] | None) -> Capture:
@@ -714,13 +1042,10 @@ def images_summary(requests: Sequence[Request]) -> dict[str, Any]:
 
 
 def build_report(
-    arguments: Arguments,
-    classes: Sequence[str],
-    baseline: Sequence[int] | None,
-    capture: Capture,
-    window: tuple[datetime, datetime] | None,
+    arguments: Arguments, model: Model, capture: Capture, window: tuple[datetime, datetime] | None
 ) -> dict[str, Any]:
     """The report on the records of `capture` (already limited to `window`)."""
+    classes = model.classes
     requests = capture.requests
     confidences = [request.confidence for request in requests]
     predicted = [0] * len(classes)
@@ -731,6 +1056,7 @@ def build_report(
     return {
         "model": arguments.model,
         "environment": arguments.environment,
+        "package": model.package,
         "window": {
             "start": format_time(window[0]) if window else None,
             "end": format_time(window[1]) if window else None,
@@ -750,7 +1076,7 @@ def build_report(
             "share": low / len(requests) if requests else None,
         },
         "predicted_classes": dict(zip(classes, predicted)),
-        "drift": drift_summary(classes, baseline, predicted),
+        "drift": drift_summary(classes, model.baseline, predicted),
         "images": images_summary(requests),
     }
 
@@ -794,21 +1120,59 @@ def region() -> str | None:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
 
 
-def cloudwatch_client() -> Any:
+def _client(service: str) -> Any:
     import boto3
 
-    return boto3.client("cloudwatch", region_name=region())
+    # boto3 reads AWS_ENDPOINT_URL (and AWS_ENDPOINT_URL_<SERVICE>) itself.
+    return boto3.client(service, region_name=region())
+
+
+def cloudwatch_client() -> Any:
+    return _client("cloudwatch")
+
+
+def sagemaker_client() -> Any:
+    return _client("sagemaker")
+
+
+def s3_store() -> S3Store:
+    return S3Store(_client("s3"))
 
 
 # --- main -------------------------------------------------------------------------------------
 
 
-def write_report(output: Path, report: dict[str, Any]) -> None:
+def write_report(output: Path, text: str) -> None:
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(render(report), encoding="utf-8")
+        output.write_text(text, encoding="utf-8")
     except OSError as error:
         raise UsageError(f"argument --output: `{output}`: {error.strerror}") from None
+
+
+def report_keys(prefix: S3Location, window: tuple[datetime, datetime] | None) -> list[str]:
+    """`<prefix>latest.json` and, with a window, `<prefix><window end as YYYY/MM/DD/HHMMSS>.json`."""
+    keys = [prefix.key + LATEST_REPORT]
+    if window is not None:
+        end = window[1]
+        keys.append(f"{prefix.key}{end.year:04d}/{end.month:02d}/{end.day:02d}/{end:%H%M%S}.json")
+    return keys
+
+
+def upload_report(
+    store: Any, prefix: S3Location, text: str, window: tuple[datetime, datetime] | None
+) -> int:
+    """Uploads the report's bytes to each of report_keys; EXIT_PUBLISH_FAILED, with the reason,
+    when S3 refuses."""
+    body = text.encode("utf-8")
+    for key in report_keys(prefix, window):
+        try:
+            store.write(prefix.bucket, key, body, REPORT_CONTENT_TYPE)
+        except StoreError as error:
+            print(f"error: uploading the report to `s3://{prefix.bucket}/{key}` failed: {error}", file=sys.stderr)
+            return EXIT_PUBLISH_FAILED
+        print(f"  uploaded to s3://{prefix.bucket}/{key}", file=sys.stderr)
+    return EXIT_OK
 
 
 def _log(report: dict[str, Any], capture: Capture, used: Capture) -> None:
@@ -832,18 +1196,50 @@ def _log(report: dict[str, Any], capture: Capture, used: Capture) -> None:
     print("\n".join(lines), file=sys.stderr)
 
 
-def run(arguments: Arguments, client_factory: Callable[[], Any] = cloudwatch_client) -> int:
-    classes = read_classes(arguments.classes)
-    baseline = read_baseline(arguments.baseline, classes)
-    capture = read_capture(arguments.capture, classes)
+def load(
+    arguments: Arguments, store: Any, sagemaker_factory: Callable[[], Any]
+) -> tuple[Model, Capture]:
+    """The model and the whole capture the arguments name; nothing for an empty --package-arn."""
+    if arguments.no_package:
+        print("monitor: --package-arn is empty: the endpoint serves no model package, nothing is read", file=sys.stderr)
+        return NO_MODEL, Capture([], [])
+    if arguments.package_arn is not None:
+        model = package_model(arguments.package_arn, store, sagemaker_factory)
+    else:
+        assert arguments.classes is not None  # parse_arguments: --classes or --package-arn
+        model = local_model(arguments.classes, arguments.baseline)
+    if arguments.capture_uri is not None:
+        capture = read_capture_uri(store, arguments.capture_uri, model.classes, arguments.window_hours)
+    else:
+        assert arguments.capture is not None  # parse_arguments: --capture or --capture-uri
+        capture = read_capture(arguments.capture, model.classes)
+    return model, capture
+
+
+def run(
+    arguments: Arguments,
+    client_factory: Callable[[], Any] = cloudwatch_client,
+    store_factory: Callable[[], Any] = s3_store,
+    sagemaker_factory: Callable[[], Any] = sagemaker_client,
+) -> int:
+    """Reads, reports, uploads and publishes; `client_factory` makes the CloudWatch client,
+    `store_factory` the object store (an S3Store) and `sagemaker_factory` the SageMaker client."""
+    store = store_factory() if arguments.uses_store else None
+    model, capture = load(arguments, store, sagemaker_factory)
     window = window_of(capture, arguments.window_hours)
     used = in_window(capture, window)
-    report = build_report(arguments, classes, baseline, used, window)
-    write_report(arguments.output, report)
+    report = build_report(arguments, model, used, window)
+    text = render(report)
+    write_report(arguments.output, text)
     _log(report, capture, used)
-    if not arguments.publish:
-        return EXIT_OK
-    return publish_metrics(report, arguments.namespace, client_factory)
+    status = EXIT_OK
+    if arguments.report_uri is not None:
+        status = max(status, upload_report(store, arguments.report_uri, text, window))
+    if arguments.publish and arguments.no_package:
+        print("  nothing published to CloudWatch: no model package is served", file=sys.stderr)
+    elif arguments.publish:
+        status = max(status, publish_metrics(report, arguments.namespace, client_factory))
+    return status
 
 
 def publish_metrics(report: dict[str, Any], namespace: str, client_factory: Callable[[], Any]) -> int:
@@ -860,10 +1256,15 @@ def publish_metrics(report: dict[str, Any], namespace: str, client_factory: Call
     return EXIT_OK
 
 
-def main(argv: Sequence[str] | None = None, client_factory: Callable[[], Any] = cloudwatch_client) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    client_factory: Callable[[], Any] = cloudwatch_client,
+    store_factory: Callable[[], Any] = s3_store,
+    sagemaker_factory: Callable[[], Any] = sagemaker_client,
+) -> int:
     try:
         arguments = parse_arguments(sys.argv[1:] if argv is None else argv)
-        return run(arguments, client_factory)
+        return run(arguments, client_factory, store_factory, sagemaker_factory)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE

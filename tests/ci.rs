@@ -133,7 +133,7 @@ fn the_build_runs_as_the_codebuild_role_and_applies_through_the_cloudformation_r
         aws.log()
     );
     assert!(
-        stdout.contains("Stacks: 12 to create, 0 to update, 2 unchanged."),
+        stdout.contains("Stacks: 13 to create, 0 to update, 2 unchanged."),
         "{stdout}"
     );
     let roles = aws.boto3(

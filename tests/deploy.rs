@@ -112,7 +112,7 @@ fn staging_applies_plans_clean_changes_and_is_destroyed() {
     );
     assert_eq!(
         applied_summary.matches("no changes").count(),
-        13,
+        14,
         "{applied_summary}"
     );
     let stale = run(&["apply", &saved.to_string_lossy(), "--yes"]);

@@ -287,7 +287,7 @@ fn adding_a_child_model_adds_exactly_its_stacks_and_resources() {
 #[test]
 fn every_rendered_pipeline_resolves_and_runs_the_steps_in_order() {
     use mlops_infra::pipeline::{PipelineDefinition, check::check, steps_by_name};
-    let mut pipelines = 0;
+    let (mut pipelines, mut monitors) = (0, 0);
     each_resource(|stack, id, resource| {
         if resource.resource_type != "AWS::SageMaker::Pipeline" {
             return;
@@ -302,6 +302,11 @@ fn every_rendered_pipeline_resolves_and_runs_the_steps_in_order() {
         let definition = PipelineDefinition::from_json_str(body).expect("parses");
         assert_eq!(check(&definition), vec![], "{stack} {id}");
         let names: Vec<String> = steps_by_name(&definition).keys().cloned().collect();
+        if id == "MonitoringPipeline" {
+            assert_eq!(names, ["Monitor"], "{stack}");
+            monitors += 1;
+            return;
+        }
         for step in [
             "DataQuality",
             "Preprocess",
@@ -318,5 +323,7 @@ fn every_rendered_pipeline_resolves_and_runs_the_steps_in_order() {
             );
         }
     });
-    assert_eq!(pipelines, 3 + 4 + 4);
+    // Every model has a training pipeline, and its endpoint a monitoring one.
+    assert_eq!(pipelines, 2 * (3 + 4 + 4));
+    assert_eq!(monitors, 3 + 4 + 4);
 }

@@ -166,7 +166,7 @@ fn an_approved_package_goes_through_staging_to_prod() {
     assert_eq!(switch.code, 2, "{}\n{}", switch.stdout, switch.stderr);
     assert!(
         switch.stdout.contains(&format!(
-            "parameter ModelPackageArn:  → {arn} ← latest-approved: version 1"
+            "parameter ModelPackageArn: (empty) → {arn} ← latest-approved: version 1"
         )),
         "{}",
         switch.stdout
@@ -174,7 +174,7 @@ fn an_approved_package_goes_through_staging_to_prod() {
     assert!(
         switch
             .stdout
-            .contains("Stacks: 0 to create, 1 to update, 13 unchanged."),
+            .contains("Stacks: 0 to create, 2 to update, 13 unchanged."),
         "{}",
         switch.stdout
     );

@@ -194,7 +194,7 @@ pub async fn promote<C: CloudFormation, P: Platform>(
         // Confirmed above.
         yes: true,
         allow_replace: Vec::new(),
-        stacks: vec![format!("endpoint-{}", args.model)],
+        stacks: serving_stacks(&target, &args.model),
         concurrency: 1,
         output: crate::cli::OutputFormat::Text,
     };
@@ -321,4 +321,19 @@ async fn check_promotion<C: CloudFormation, P: Platform>(
         from: source.name.clone(),
         promoted_at: now.to_string(),
     })
+}
+
+/// The stacks naming `model`'s served package: its endpoint, and the router in front of it
+/// (its own when it is a parent, its parent's when it is a child).
+fn serving_stacks(environment: &crate::config::Environment, model: &str) -> Vec<String> {
+    let mut stacks = vec![format!("endpoint-{model}")];
+    if let Some(found) = environment.model(model) {
+        if !found.routes.is_empty() {
+            stacks.push(format!("router-{model}"));
+        }
+        if let Some(parent) = &found.parent {
+            stacks.push(format!("router-{parent}"));
+        }
+    }
+    stacks
 }

@@ -5,13 +5,13 @@
 use indexmap::IndexMap;
 use serde_json::Value;
 
-use super::arguments::Extra;
+use super::arguments::{Extra, StringMap};
 use super::expression::{Argument, Expression};
 use super::generate::{
     MONITOR_SCRIPT, OUTPUT_ROOT, PROCESSING_INSTANCE_TYPE, join, output, processing_step,
     single_instance,
 };
-use super::model::{Parameter, ParameterType, PipelineDefinition, VERSION};
+use super::model::{Parameter, ParameterType, PipelineDefinition, StepKind, VERSION};
 use super::spec::PipelineSpec;
 
 /// The step's name.
@@ -76,6 +76,13 @@ pub fn generate(spec: &PipelineSpec, monitoring: &MonitoringSpec) -> PipelineDef
         arguments,
     );
     single_instance(&mut step);
+    // The script's own AWS clients (S3, SageMaker, CloudWatch) need the region.
+    if let StepKind::Processing(arguments) = &mut step.kind {
+        arguments.environment = Some(StringMap::from([(
+            "AWS_DEFAULT_REGION".to_string(),
+            spec.region.clone().into(),
+        )]));
+    }
     let parameter = |name: &str, default: Value| Parameter {
         name: name.to_string(),
         parameter_type: ParameterType::String,
@@ -95,5 +102,68 @@ pub fn generate(spec: &PipelineSpec, monitoring: &MonitoringSpec) -> PipelineDef
         pipeline_experiment_config: None,
         steps: vec![step],
         extra: Extra::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> PipelineSpec {
+        let environment =
+            crate::config::load(std::path::Path::new(env!("CARGO_MANIFEST_DIR")), "staging")
+                .expect("staging loads");
+        let model = environment.model("trees").expect("trees").clone();
+        crate::pipeline::config::spec(&environment, &model, "s3://a/code/h/".into())
+    }
+
+    fn monitoring() -> MonitoringSpec {
+        MonitoringSpec {
+            model: "trees".into(),
+            environment: "staging".into(),
+            capture_uri: "s3://a/data-capture/trees/e/".into(),
+            report_uri: "s3://a/monitoring/trees/".into(),
+            namespace: "p/staging/monitoring".into(),
+            low_confidence_threshold: 0.6,
+            window_hours: 24,
+        }
+    }
+
+    #[test]
+    fn one_step_reads_the_capture_for_the_package_the_schedule_passes() {
+        let definition = generate(&spec(), &monitoring());
+        assert_eq!(crate::pipeline::check::check(&definition), vec![]);
+        let json: serde_json::Value =
+            serde_json::from_str(&definition.to_json_string().expect("json")).expect("parses");
+        let step = &json["Steps"][0];
+        assert_eq!(step["Name"], MONITOR);
+        let arguments = &step["Arguments"];
+        assert_eq!(
+            arguments["ProcessingResources"]["ClusterConfig"]["InstanceCount"],
+            1
+        );
+        assert_eq!(
+            arguments["AppSpecification"]["ContainerEntrypoint"][3],
+            "/opt/ml/processing/input/code/monitor.py"
+        );
+        let flags = arguments["AppSpecification"]["ContainerArguments"]
+            .as_array()
+            .expect("arguments");
+        let after = |flag: &str| {
+            let at = flags.iter().position(|item| item == flag).expect(flag);
+            flags[at + 1].clone()
+        };
+        assert_eq!(after("--capture-uri"), "s3://a/data-capture/trees/e/");
+        assert_eq!(
+            after("--package-arn"),
+            serde_json::json!({"Get": "Parameters.ModelPackageArn"})
+        );
+        assert!(flags.iter().any(|item| item == "--publish"));
+        // Only the code is an input: a capture prefix with no objects yet fails no job.
+        let inputs = arguments["ProcessingInputs"].as_array().expect("inputs");
+        assert_eq!(inputs.len(), 1);
+        assert_eq!(inputs[0]["InputName"], "code");
+        assert_eq!(arguments["Environment"]["AWS_DEFAULT_REGION"], "eu-west-1");
+        assert_eq!(json["Parameters"][0]["Name"], MODEL_PACKAGE_ARN);
     }
 }

@@ -34,6 +34,15 @@ def test_invoke_endpoint_takes_a_binary_image_body(aws, local_aws):
     assert other["Body"].read() == b"[1.0, 0.0]"
 
 
+def test_each_endpoint_takes_its_own_answer_for_the_same_image(aws, local_aws):
+    runtime = aws("sagemaker-runtime")
+    queue(local_aws.url, ["[0.1, 0.9]", "[0.3, 0.3, 0.4]"])
+    parent = runtime.invoke_endpoint(EndpointName="parent", ContentType="image/jpeg", Body=JPEG + b"p")
+    child = runtime.invoke_endpoint(EndpointName="child", ContentType="image/jpeg", Body=JPEG + b"p")
+    assert parent["Body"].read() == b"[0.1, 0.9]"
+    assert child["Body"].read() == b"[0.3, 0.3, 0.4]"
+
+
 def test_plain_credentials_reach_the_chosen_account_and_assumed_roles_their_own(tmp_path, monkeypatch):
     import boto3
     from conftest import run_script, start_server
@@ -65,3 +74,28 @@ def test_plain_credentials_reach_the_chosen_account_and_assumed_roles_their_own(
         assert client("sns").list_topics()["Topics"] == []
     finally:
         run_script(tmp_path, "stop")
+
+
+def test_approving_a_package_keeps_its_metadata_as_aws_does(aws):
+    sagemaker = aws("sagemaker")
+    sagemaker.create_model_package_group(ModelPackageGroupName="g")
+    arn = sagemaker.create_model_package(
+        ModelPackageGroupName="g",
+        ModelApprovalStatus="PendingManualApproval",
+        InferenceSpecification={
+            "Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/i:1"}],
+            "SupportedContentTypes": ["application/x-image"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+        CustomerMetadataProperties={"classes": "s3://b/classes.json", "run": "1"},
+    )["ModelPackageArn"]
+    sagemaker.update_model_package(
+        ModelPackageArn=arn, ModelApprovalStatus="Approved", ApprovalDescription="passed"
+    )
+    sagemaker.update_model_package(ModelPackageArn=arn, CustomerMetadataProperties={"run": "2"})
+    described = sagemaker.describe_model_package(ModelPackageName=arn)
+    assert described["CustomerMetadataProperties"] == {"classes": "s3://b/classes.json", "run": "2"}
+    assert described["ApprovalDescription"] == "passed"
+    sagemaker.update_model_package(ModelPackageArn=arn, CustomerMetadataPropertiesToRemove=["run"])
+    described = sagemaker.describe_model_package(ModelPackageName=arn)
+    assert described["CustomerMetadataProperties"] == {"classes": "s3://b/classes.json"}

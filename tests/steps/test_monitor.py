@@ -1,5 +1,6 @@
-"""Tests for steps/monitor.py, on data-capture files written in a tmp folder in SageMaker's format,
-with real image bytes (the payloads' photos, PNGs and a GIF made with Pillow)."""
+"""Tests for steps/monitor.py, on data-capture files written in a tmp folder, or held by an
+in-memory object store, in SageMaker's format, with real image bytes (the payloads' photos, PNGs
+and a GIF made with Pillow)."""
 
 from __future__ import annotations
 
@@ -74,6 +75,13 @@ def line(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+def file_bytes(lines: list[Any]) -> bytes:
+    """A capture file of `lines`: records, or raw str/bytes lines."""
+    encoded = [item if isinstance(item, bytes) else (item if isinstance(item, str) else line(item)).encode()
+               for item in lines]
+    return b"".join(item + b"\n" for item in encoded)
+
+
 def write_capture(root: Path, files: dict[str, list[Any]]) -> Path:
     """Writes each file's lines (records, or raw str/bytes lines) under root/capture."""
     capture = root / "capture"
@@ -81,9 +89,7 @@ def write_capture(root: Path, files: dict[str, list[Any]]) -> Path:
     for name, lines in files.items():
         path = capture / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        encoded = [item if isinstance(item, bytes) else (item if isinstance(item, str) else line(item)).encode()
-                   for item in lines]
-        path.write_bytes(b"".join(item + b"\n" for item in encoded))
+        path.write_bytes(file_bytes(lines))
     return capture
 
 
@@ -175,6 +181,7 @@ def test_report_on_a_small_capture(tmp_path: Path):
     assert report == {
         "model": "plants",
         "environment": "dev",
+        "package": None,
         "window": {"start": "2026-11-29T10:15:00Z", "end": "2026-11-30T10:15:00Z"},
         "requests": 4,
         "malformed": {"count": 0, "examples": []},
@@ -794,7 +801,14 @@ def test_bad_paths_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture):
 def test_missing_arguments_exit_2(tmp_path: Path):
     result = run_cli("--capture", str(tmp_path), "--output", str(tmp_path / "r.json"))
     assert result.returncode == 2
-    assert "the following arguments are required: --classes, --model, --environment" in result.stderr
+    assert "the following arguments are required: --model, --environment" in result.stderr
+    names = ["--output", str(tmp_path / "r.json"), "--model", "m", "--environment", "e"]
+    result = run_cli("--capture", str(tmp_path), *names)
+    assert result.returncode == 2
+    assert "one of the arguments --classes --package-arn is required" in result.stderr
+    result = run_cli("--classes", str(tmp_path), *names)
+    assert result.returncode == 2
+    assert "one of the arguments --capture --capture-uri is required" in result.stderr
 
 
 def test_pipeline_arguments_parse():
@@ -881,3 +895,556 @@ def test_region_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch, envi
         monkeypatch.setenv(name, value)
     assert monitor.region() == expected
     assert monitor.cloudwatch_client().meta.region_name == expected
+
+
+# --- S3: the capture, the model package and the report upload -----------------------------------
+
+BUCKET = "artifacts"
+CAPTURE_PREFIX = "data-capture/plants/plants-dev/"
+CAPTURE_URI = f"s3://{BUCKET}/{CAPTURE_PREFIX}"
+REPORT_URI = f"s3://{BUCKET}/monitoring/plants/"
+PACKAGE_ARN = "arn:aws:sagemaker:eu-west-1:111122223333:model-package/plants-dev/3"
+CLASSES_KEY = "plants-dev/pipelines-abc/datasets/index/classes.json"
+EVALUATION_KEY = "plants-dev/pipelines-abc/evaluation/evaluation.json"
+
+
+class FakeStore:
+    """An in-memory object store with S3Store's methods; records what it was asked."""
+
+    def __init__(self, objects: dict[str, bytes] | None = None, refused: tuple[str, ...] = ()) -> None:
+        # "bucket/key" -> body
+        self.objects = dict(objects or {})
+        self.refused = refused
+        self.listed: list[tuple[str, str]] = []
+        self.reads: list[str] = []
+        self.writes: list[tuple[str, bytes, str]] = []
+
+    def _check(self, bucket: str, key: str) -> None:
+        if f"{bucket}/{key}" in self.refused:
+            raise monitor.StoreError("An error occurred (AccessDenied): Access Denied")
+
+    def list(self, bucket: str, prefix: str) -> list[str]:
+        self._check(bucket, prefix)
+        self.listed.append((bucket, prefix))
+        # Listed in reverse: the report must not depend on the order.
+        return sorted(
+            (path.split("/", 1)[1] for path in self.objects if path.startswith(f"{bucket}/{prefix}")), reverse=True
+        )
+
+    def read(self, bucket: str, key: str) -> bytes:
+        self._check(bucket, key)
+        self.reads.append(f"{bucket}/{key}")
+        if f"{bucket}/{key}" not in self.objects:
+            raise monitor.ObjectMissing("An error occurred (NoSuchKey): The specified key does not exist.")
+        return self.objects[f"{bucket}/{key}"]
+
+    def write(self, bucket: str, key: str, body: bytes, content_type: str) -> None:
+        self._check(bucket, key)
+        self.writes.append((f"{bucket}/{key}", body, content_type))
+        self.objects[f"{bucket}/{key}"] = body
+
+    def read_keys(self, prefix: str = CAPTURE_PREFIX) -> list[str]:
+        """The keys read under `prefix`, relative to it."""
+        start = f"{BUCKET}/{prefix}"
+        return [path[len(start) :] for path in self.reads if path.startswith(start)]
+
+
+class FakeSageMaker:
+    def __init__(self, packages: dict[str, dict[str, Any]]) -> None:
+        self.packages = packages
+        self.calls: list[dict[str, Any]] = []
+
+    def describe_model_package(self, **arguments: Any) -> dict[str, Any]:
+        from botocore.exceptions import ClientError
+
+        self.calls.append(arguments)
+        if arguments["ModelPackageName"] not in self.packages:
+            error = {"Error": {"Code": "ValidationException", "Message": "Model Package does not exist."}}
+            raise ClientError(error, "DescribeModelPackage")
+        return self.packages[arguments["ModelPackageName"]]
+
+
+def no_store() -> Any:
+    raise AssertionError("an object store was made with no S3 argument")
+
+
+def no_sagemaker() -> Any:
+    raise AssertionError("a SageMaker client was made without --package-arn")
+
+
+def capture_objects(files: dict[str, list[Any]], prefix: str = CAPTURE_PREFIX) -> dict[str, bytes]:
+    return {f"{BUCKET}/{prefix}{name}": file_bytes(lines) for name, lines in files.items()}
+
+
+def package(classes: bool = True, statistics: bool = True) -> dict[str, Any]:
+    """DescribeModelPackage's answer for a package Register made."""
+    described: dict[str, Any] = {"ModelPackageArn": PACKAGE_ARN, "ModelApprovalStatus": "Approved"}
+    if classes:
+        described["CustomerMetadataProperties"] = {"classes": f"s3://{BUCKET}/{CLASSES_KEY}"}
+    if statistics:
+        described["ModelMetrics"] = {
+            "ModelQuality": {
+                "Statistics": {"ContentType": "application/json", "S3Uri": f"s3://{BUCKET}/{EVALUATION_KEY}"}
+            }
+        }
+    return described
+
+
+def package_objects(root: Path, predicted: dict[str, int], classes: Any = CLASSES) -> dict[str, bytes]:
+    """The package's classes.json and evaluation report, as the store holds them."""
+    return {
+        f"{BUCKET}/{CLASSES_KEY}": json.dumps(classes).encode(),
+        f"{BUCKET}/{EVALUATION_KEY}": baseline_report(root, predicted).read_bytes(),
+    }
+
+
+def s3_arguments(root: Path, *extra: str, capture: str = CAPTURE_URI, package_arn: str | None = None) -> list[str]:
+    """Arguments reading the capture from S3, and the classes from --classes unless `package_arn`."""
+    root.mkdir(parents=True, exist_ok=True)
+    if package_arn is None:
+        (root / "classes.json").write_text(json.dumps(CLASSES), encoding="utf-8")
+        model = ["--classes", str(root / "classes.json")]
+    else:
+        model = ["--package-arn", package_arn]
+    return [
+        "--capture-uri", capture, *model,
+        "--output", str(root / "out" / "monitoring.json"),
+        "--model", "plants", "--environment", "dev",
+        *extra,
+    ]  # fmt: skip
+
+
+def run_s3(
+    root: Path,
+    arguments: list[str],
+    store: FakeStore,
+    sagemaker: FakeSageMaker | None = None,
+    client: FakeCloudWatch | None = None,
+    expected: int = 0,
+) -> dict[str, Any] | None:
+    status = monitor.main(
+        arguments,
+        client_factory=(lambda: client) if client is not None else never_called,
+        store_factory=lambda: store,
+        sagemaker_factory=(lambda: sagemaker) if sagemaker is not None else no_sagemaker,
+    )
+    assert status == expected
+    output = root / "out" / "monitoring.json"
+    return json.loads(output.read_text(encoding="utf-8")) if output.exists() else None
+
+
+def hour_key(hours_before: float, name: str) -> str:
+    """The key, relative to the prefix, of a capture file in the hour folder of END - hours_before."""
+    return (END - timedelta(hours=hours_before)).strftime(f"plants-dev/AllTraffic/%Y/%m/%d/%H/{name}")
+
+
+def test_s3_capture_reads_only_the_window_hour_folders(tmp_path: Path):
+    # The newest hour folder is 2026/11/30/10; a 24-hour window reads back to 2026/11/29/09.
+    files = {
+        hour_key(72, "old.jsonl"): [record([0.9, 0.05, 0.05], time=at(72), event=1)],
+        hour_key(26, "before.jsonl"): [record([0.9, 0.05, 0.05], time=at(25.75), event=2)],
+        # The extra hour: read, its record before the window.
+        hour_key(25, "margin.jsonl"): [record([0.05, 0.9, 0.05], time=at(24.5), event=3)],
+        hour_key(24, "start.jsonl"): [record([0.05, 0.9, 0.05], time=at(24), event=4), "oops"],
+        hour_key(0, "newest.jsonl"): [
+            record([0.05, 0.05, 0.9], event=5),
+            record([0.9, 0.05, 0.05], time=at(0.5), event=6),
+        ],
+        hour_key(0, "notes.txt"): ["not a capture file"],
+    }
+    store = FakeStore(capture_objects(files))
+    report = run_s3(tmp_path, s3_arguments(tmp_path), store)
+    assert store.listed == [(BUCKET, CAPTURE_PREFIX)]
+    assert store.read_keys() == sorted(
+        [hour_key(25, "margin.jsonl"), hour_key(24, "start.jsonl"), hour_key(0, "newest.jsonl")]
+    )
+    assert report["window"] == {"start": "2026-11-29T10:15:00Z", "end": "2026-11-30T10:15:00Z"}
+    assert report["requests"] == 3
+    assert report["predicted_classes"] == {"daisy": 1, "rose": 1, "tulip": 1}
+    assert report["malformed"]["examples"] == [
+        {"file": hour_key(24, "start.jsonl"), "line": 2, "reason": "not JSON (Expecting value)"}
+    ]
+    # The same report as on the whole capture in a folder: the objects left unread hold no
+    # record of the window.
+    local = monitor_report(tmp_path / "local", files)
+    assert report == local
+
+
+def test_s3_capture_window_reaches_back_with_the_window(tmp_path: Path):
+    files = {
+        hour_key(hours, f"h{hours}.jsonl"): [record([0.9, 0.05, 0.05], time=at(hours))] for hours in (0, 5, 30, 50)
+    }
+    store = FakeStore(capture_objects(files))
+    report = run_s3(tmp_path, s3_arguments(tmp_path, "--window-hours", "48"), store)
+    assert store.read_keys() == sorted(hour_key(hours, f"h{hours}.jsonl") for hours in (0, 5, 30))
+    assert report["requests"] == 3
+
+
+def test_s3_capture_keys_without_an_hour_folder_are_read(tmp_path: Path):
+    files = {
+        hour_key(0, "newest.jsonl"): [record([0.9, 0.05, 0.05], event=1)],
+        hour_key(100, "old.jsonl"): [record([0.9, 0.05, 0.05], time=at(100), event=2)],
+        "manual.jsonl": ["not json", record([0.05, 0.9, 0.05], time=at(1), event=3)],
+        "plants-dev/AllTraffic/2026/13/40/10/impossible-date.jsonl": [record([0.05, 0.05, 0.9], time=at(2))],
+        "plants-dev/AllTraffic/2026/11/30/extra.jsonl": [record([0.05, 0.05, 0.9], time=at(200))],
+    }
+    store = FakeStore(capture_objects(files))
+    report = run_s3(tmp_path, s3_arguments(tmp_path), store)
+    assert store.read_keys() == sorted(
+        [
+            hour_key(0, "newest.jsonl"),
+            "manual.jsonl",
+            "plants-dev/AllTraffic/2026/13/40/10/impossible-date.jsonl",
+            "plants-dev/AllTraffic/2026/11/30/extra.jsonl",
+        ]
+    )
+    # extra.jsonl's record is read, then left out by the record window.
+    assert report["requests"] == 3
+    assert report["malformed"]["examples"] == [
+        {"file": "manual.jsonl", "line": 1, "reason": "not JSON (Expecting value)"}
+    ]
+
+    # No key with an hour folder: every capture object is read.
+    flat = {"a.jsonl": [record([0.9, 0.05, 0.05])], "b/c.jsonl": [record([0.9, 0.05, 0.05])]}
+    store = FakeStore(capture_objects(flat))
+    report = run_s3(tmp_path / "flat", s3_arguments(tmp_path / "flat"), store)
+    assert store.read_keys() == ["a.jsonl", "b/c.jsonl"]
+    assert report["requests"] == 2
+
+
+def test_hour_folders():
+    assert monitor.hour_folder("ep/AllTraffic/2026/11/30/09/x.jsonl") == datetime(2026, 11, 30, 9, tzinfo=timezone.utc)
+    assert monitor.hour_folder("2026/11/30/09/x.jsonl") == datetime(2026, 11, 30, 9, tzinfo=timezone.utc)
+    for name in ("ep/2026/11/30/x.jsonl", "ep/2026/11/30/24/x.jsonl", "ep/2026/02/30/01/x.jsonl",
+                 "ep/2026/11/30/09/deeper/x.jsonl", "ep/a2026/11/30/09/x.jsonl", "x.jsonl"):  # fmt: skip
+        assert monitor.hour_folder(name) is None, name
+
+
+@pytest.mark.parametrize(
+    "objects", [{}, {f"{BUCKET}/elsewhere/2026/11/30/10/a.jsonl": b"{}\n"}], ids=["none", "elsewhere"]
+)
+def test_s3_capture_with_no_object_is_an_empty_report(tmp_path: Path, objects: dict[str, bytes]):
+    store = FakeStore(objects)
+    client = FakeCloudWatch()
+    report = run_s3(tmp_path, s3_arguments(tmp_path, "--publish"), store, client=client)
+    assert store.reads == []
+    (tmp_path / "empty").mkdir()
+    local = monitor_report(tmp_path / "empty", {}, "--publish", client=FakeCloudWatch())
+    assert report == local
+    assert report["requests"] == 0 and report["window"] == {"start": None, "end": None}
+    assert [datum["MetricName"] for datum in client.calls[0]["MetricData"]] == ["Requests", "MalformedRecords"]
+
+
+def test_s3_capture_prefix_gets_its_slash(tmp_path: Path):
+    files = {hour_key(0, "a.jsonl"): [record([0.9, 0.05, 0.05])]}
+    objects = capture_objects(files)
+    objects.update(capture_objects(files, prefix=CAPTURE_PREFIX.rstrip("/") + "-old/"))
+    store = FakeStore(objects)
+    report = run_s3(tmp_path, s3_arguments(tmp_path, capture=CAPTURE_URI.rstrip("/")), store)
+    assert store.listed == [(BUCKET, CAPTURE_PREFIX)]
+    assert report["requests"] == 1
+
+
+def test_s3_capture_that_cannot_be_listed_or_read_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture):
+    files = {hour_key(0, "a.jsonl"): [record([0.9, 0.05, 0.05])]}
+    store = FakeStore(capture_objects(files), refused=(f"{BUCKET}/{CAPTURE_PREFIX}",))
+    assert run_s3(tmp_path, s3_arguments(tmp_path), store, expected=2) is None
+    assert f"error: argument --capture-uri: `{CAPTURE_URI}`: cannot list (An error occurred (AccessDenied)" in (
+        capsys.readouterr().err
+    )
+    store = FakeStore(capture_objects(files), refused=(f"{BUCKET}/{CAPTURE_PREFIX}{hour_key(0, 'a.jsonl')}",))
+    assert run_s3(tmp_path, s3_arguments(tmp_path), store, expected=2) is None
+    unreadable = f"{CAPTURE_URI}{hour_key(0, 'a.jsonl')}"
+    assert f"error: argument --capture-uri: `{unreadable}`: cannot read" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_package_mode_reads_classes_and_baseline(tmp_path: Path):
+    files = {hour_key(0, "a.jsonl"): [record([0.9, 0.05, 0.05], event=1), record([0.1, 0.8, 0.1], event=2)]}
+    objects = capture_objects(files)
+    objects.update(package_objects(tmp_path, {"daisy": 10, "rose": 10, "tulip": 10}))
+    store = FakeStore(objects)
+    sagemaker = FakeSageMaker({PACKAGE_ARN: package()})
+    client = FakeCloudWatch()
+    report = run_s3(tmp_path, s3_arguments(tmp_path, "--publish", package_arn=PACKAGE_ARN), store, sagemaker, client)
+    assert sagemaker.calls == [{"ModelPackageName": PACKAGE_ARN}]
+    assert f"{BUCKET}/{CLASSES_KEY}" in store.reads and f"{BUCKET}/{EVALUATION_KEY}" in store.reads
+    assert report["package"] == PACKAGE_ARN
+    assert report["predicted_classes"] == {"daisy": 1, "rose": 1, "tulip": 0}
+    assert report["drift"]["baseline"] is True
+    assert report["drift"]["psi"] == pytest.approx(psi_of([1 / 3] * 3, [0.5, 0.5, 0.0]))
+    assert [datum["MetricName"] for datum in client.calls[0]["MetricData"]] == [
+        "Requests", "MeanConfidence", "LowConfidenceShare", "ClassDriftPSI", "MalformedRecords",
+    ]  # fmt: skip
+    # The same report as from the same files given locally, but for the package.
+    local = monitor_report(tmp_path / "local", files, "--baseline", str(tmp_path / "evaluation.json"))
+    assert report == dict(local, package=PACKAGE_ARN)
+
+
+def test_package_mode_with_a_local_capture(tmp_path: Path):
+    capture = write_capture(tmp_path, {"c.jsonl": [record([0.9, 0.05, 0.05])]})
+    store = FakeStore(package_objects(tmp_path, {"daisy": 1, "rose": 1, "tulip": 1}))
+    arguments = [
+        "--capture", str(capture), "--package-arn", PACKAGE_ARN, "--output", str(tmp_path / "out" / "monitoring.json"),
+        "--model", "plants", "--environment", "dev",
+    ]  # fmt: skip
+    report = run_s3(tmp_path, arguments, store, FakeSageMaker({PACKAGE_ARN: package()}))
+    assert report["package"] == PACKAGE_ARN and report["requests"] == 1 and report["drift"]["baseline"] is True
+
+
+@pytest.mark.parametrize("case", ["no-model-metrics", "statistics-object-missing"])
+def test_package_without_a_baseline(tmp_path: Path, case: str):
+    objects = capture_objects({hour_key(0, "a.jsonl"): [record([0.9, 0.05, 0.05])]})
+    objects[f"{BUCKET}/{CLASSES_KEY}"] = json.dumps(CLASSES).encode()
+    store = FakeStore(objects)
+    sagemaker = FakeSageMaker({PACKAGE_ARN: package(statistics=case == "statistics-object-missing")})
+    client = FakeCloudWatch()
+    report = run_s3(tmp_path, s3_arguments(tmp_path, "--publish", package_arn=PACKAGE_ARN), store, sagemaker, client)
+    assert report["package"] == PACKAGE_ARN
+    assert report["drift"] == {
+        "baseline": False, "psi": None, "status": "no_baseline", "threshold": 0.2, "top_shifts": []
+    }  # fmt: skip
+    assert "ClassDriftPSI" not in [datum["MetricName"] for datum in client.calls[0]["MetricData"]]
+
+
+CLASSES_URI = f"s3://{BUCKET}/{CLASSES_KEY}"
+EVALUATION_URI = f"s3://{BUCKET}/{EVALUATION_KEY}"
+PACKAGE_WHERE = f"argument --package-arn: model package `{PACKAGE_ARN}`"
+
+
+@pytest.mark.parametrize(
+    ("described", "objects", "refused", "message"),
+    [
+        pytest.param(
+            package(classes=False), {}, (),
+            f"{PACKAGE_WHERE} has no customer metadata property `classes` (the s3:// URI of its classes.json)",
+            id="no-classes-metadata",
+        ),
+        pytest.param(
+            dict(package(), CustomerMetadataProperties={"classes": "/tmp/classes.json"}), {}, (),
+            f"{PACKAGE_WHERE}: classes `/tmp/classes.json`: not an s3://bucket/key URI",
+            id="classes-not-s3",
+        ),
+        pytest.param(
+            package(), {}, (), f"{PACKAGE_WHERE}: classes `{CLASSES_URI}` does not exist", id="classes-missing"
+        ),
+        pytest.param(
+            package(), {CLASSES_KEY: b"[]"}, (CLASSES_KEY,),
+            f"{PACKAGE_WHERE}: classes `{CLASSES_URI}`: cannot read (An error occurred (AccessDenied)",
+            id="classes-refused",
+        ),
+        pytest.param(
+            package(), {CLASSES_KEY: b"{oops"}, (), f"{PACKAGE_WHERE}: classes `{CLASSES_URI}`: not valid JSON",
+            id="classes-not-json",
+        ),
+        pytest.param(
+            package(), {CLASSES_KEY: b"\xff[]"}, (), f"{PACKAGE_WHERE}: classes `{CLASSES_URI}`: not UTF-8 text",
+            id="classes-not-utf8",
+        ),
+        pytest.param(
+            package(), {CLASSES_KEY: b'["daisy", "daisy"]'}, (),
+            f"{PACKAGE_WHERE}: classes `{CLASSES_URI}`: class `daisy` is listed twice",
+            id="classes-repeated",
+        ),
+        pytest.param(
+            package(), {CLASSES_KEY: json.dumps(CLASSES).encode(), EVALUATION_KEY: b"[]"}, (EVALUATION_KEY,),
+            f"{PACKAGE_WHERE}: evaluation report `{EVALUATION_URI}`: cannot read (An error occurred (AccessDenied)",
+            id="evaluation-refused",
+        ),
+        pytest.param(
+            package(),
+            {CLASSES_KEY: json.dumps(CLASSES).encode(), EVALUATION_KEY: baseline_with({"daisy": {"lily": 1}}).encode()},
+            (),
+            f"{PACKAGE_WHERE}: evaluation report `{EVALUATION_URI}`: class `lily` is not in its classes.json",
+            id="evaluation-malformed",
+        ),
+    ],
+)  # fmt: skip
+def test_a_package_without_usable_classes_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture, described: dict, objects: dict, refused: tuple, message: str
+):
+    store = FakeStore(
+        dict(capture_objects({hour_key(0, "a.jsonl"): [record([0.9, 0.05, 0.05])]}),
+             **{f"{BUCKET}/{key}": body for key, body in objects.items()}),
+        refused=tuple(f"{BUCKET}/{key}" for key in refused),
+    )  # fmt: skip
+    sagemaker = FakeSageMaker({PACKAGE_ARN: described})
+    arguments = s3_arguments(tmp_path, "--publish", "--report-uri", REPORT_URI, package_arn=PACKAGE_ARN)
+    assert run_s3(tmp_path, arguments, store, sagemaker, expected=2) is None
+    error = capsys.readouterr().err
+    assert f"error: {message}" in error, error
+    assert "Traceback" not in error
+    assert store.writes == [] and not (tmp_path / "out").exists()
+
+
+def test_a_package_that_cannot_be_described_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture):
+    store = FakeStore()
+    arguments = s3_arguments(tmp_path, package_arn=PACKAGE_ARN + "0")
+    assert run_s3(tmp_path, arguments, store, FakeSageMaker({PACKAGE_ARN: package()}), expected=2) is None
+    error = capsys.readouterr().err
+    assert f"error: argument --package-arn: `{PACKAGE_ARN}0`: cannot describe the model package (" in error
+    assert "ValidationException" in error
+    assert store.listed == []
+
+
+def test_an_empty_package_writes_a_report_and_publishes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture):
+    store = FakeStore(capture_objects({hour_key(0, "a.jsonl"): [record([0.9, 0.05, 0.05])]}))
+    arguments = s3_arguments(tmp_path, "--publish", "--report-uri", REPORT_URI, package_arn="")
+    # never_called and no_sagemaker fail the test if CloudWatch or SageMaker is called.
+    report = run_s3(tmp_path, arguments, store)
+    assert report["package"] is None
+    assert report["requests"] == 0
+    assert report["window"] == {"start": None, "end": None}
+    assert report["predicted_classes"] == {}
+    assert store.listed == [] and store.reads == []
+    # The upload tells `mlops-infra monitor` that no package is served, instead of leaving an
+    # older package's report as the latest.
+    assert [path for path, _, _ in store.writes] == [f"{BUCKET}/monitoring/plants/latest.json"]
+    assert store.writes[0][1] == (tmp_path / "out" / "monitoring.json").read_bytes()
+    error = capsys.readouterr().err
+    assert "--package-arn is empty: the endpoint serves no model package, nothing is read" in error
+    assert "nothing published to CloudWatch: no model package is served" in error
+
+
+def test_report_uri_gets_latest_and_the_dated_report(tmp_path: Path):
+    files = {
+        hour_key(0, "a.jsonl"): [
+            record([0.9, 0.05, 0.05], time="2026-11-30T10:15:07.5Z"),
+            record([0.1, 0.8, 0.1], time=at(3)),
+        ]
+    }
+    store = FakeStore(capture_objects(files))
+    report = run_s3(tmp_path, s3_arguments(tmp_path, "--report-uri", REPORT_URI), store)
+    written = (tmp_path / "out" / "monitoring.json").read_bytes()
+    assert report["window"]["end"] == "2026-11-30T10:15:07.5Z"
+    assert store.writes == [
+        (f"{BUCKET}/monitoring/plants/latest.json", written, "application/json"),
+        (f"{BUCKET}/monitoring/plants/2026/11/30/101507.json", written, "application/json"),
+    ]
+
+
+def test_report_uri_without_a_window_gets_latest_only(tmp_path: Path):
+    store = FakeStore()
+    run_s3(tmp_path, s3_arguments(tmp_path, "--report-uri", f"s3://{BUCKET}/monitoring/plants"), store)
+    assert [path for path, _, _ in store.writes] == [f"{BUCKET}/monitoring/plants/latest.json"]
+
+
+def test_a_refused_upload_exits_1_after_writing_the_report(tmp_path: Path, capsys: pytest.CaptureFixture):
+    files = {hour_key(0, "a.jsonl"): [record([0.9, 0.05, 0.05])]}
+    store = FakeStore(capture_objects(files), refused=(f"{BUCKET}/monitoring/plants/latest.json",))
+    client = FakeCloudWatch()
+    arguments = s3_arguments(tmp_path, "--report-uri", REPORT_URI, "--publish")
+    report = run_s3(tmp_path, arguments, store, client=client, expected=1)
+    assert report["requests"] == 1
+    error = capsys.readouterr().err
+    assert f"error: uploading the report to `{REPORT_URI}latest.json` failed: An error occurred (AccessDenied)" in error
+    # CloudWatch is still tried.
+    assert len(client.calls) == 1
+
+
+def test_local_mode_makes_no_aws_client(tmp_path: Path):
+    capture = write_capture(tmp_path, {"c.jsonl": [record([0.9, 0.05, 0.05])]})
+    arguments = arguments_for(tmp_path, capture)
+    assert monitor.main(arguments, never_called, store_factory=no_store, sagemaker_factory=no_sagemaker) == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (["--capture", "DIR"], "argument --capture: not allowed with argument --capture-uri"),
+        (["--classes", "classes.json"], "argument --classes: not allowed with argument --package-arn"),
+        (["--baseline", "evaluation.json"], "argument --baseline: not allowed with argument --package-arn"),
+        (["--capture-uri", "/data/capture"], "argument --capture-uri: `/data/capture` is not an s3://bucket/prefix/"),
+        (["--capture-uri", "s3:///capture/"], "argument --capture-uri: `s3:///capture/` is not an s3://bucket/prefix/"),
+        (["--report-uri", "https://bucket/x"], "argument --report-uri: `https://bucket/x` is not an s3://bucket/prefix/"),
+    ],
+)
+def test_s3_arguments_exclude_the_local_ones(
+    tmp_path: Path, change: list[str], message: str, capsys: pytest.CaptureFixture
+):
+    (tmp_path / "DIR").mkdir()
+    arguments = s3_arguments(tmp_path, package_arn=PACKAGE_ARN)
+    if change[0] in arguments:
+        arguments[arguments.index(change[0]) + 1] = change[1]
+    else:
+        arguments.extend(change)
+    arguments = [str(tmp_path / "DIR") if item == "DIR" else item for item in arguments]
+    assert monitor.main(arguments, never_called, store_factory=no_store, sagemaker_factory=no_sagemaker) == 2
+    assert f"error: {message}" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_pipeline_s3_arguments_parse():
+    # As the monitoring pipeline passes them, with the ModelPackageArn parameter's default.
+    arguments = [
+        "--capture-uri", "s3://plants-artifacts/data-capture/plants/plants-dev-endpoint/",
+        "--package-arn", "",
+        "--output", "/opt/ml/processing/output/report/report.json",
+        "--report-uri", "s3://plants-artifacts/monitoring/plants/",
+        "--model", "plants", "--environment", "dev", "--namespace", "mlops-images/dev/monitoring",
+        "--low-confidence-threshold", "0.6", "--window-hours", "24", "--publish",
+    ]  # fmt: skip
+    parsed = monitor.parse_arguments(arguments)
+    assert parsed.capture_uri == monitor.S3Location("plants-artifacts", "data-capture/plants/plants-dev-endpoint/")
+    assert parsed.report_uri == monitor.S3Location("plants-artifacts", "monitoring/plants/")
+    assert parsed.package_arn == "" and parsed.no_package and parsed.capture is None and parsed.classes is None
+
+
+# --- the S3 store over boto3 --------------------------------------------------------------------
+
+
+def stubbed_s3() -> tuple[Any, Any]:
+    import boto3
+    from botocore.stub import Stubber
+
+    client = boto3.client("s3", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
+    return client, Stubber(client)
+
+
+def test_s3_store_lists_every_page_reads_and_writes():
+    from botocore.response import StreamingBody
+
+    client, stubber = stubbed_s3()
+    stubber.add_response(
+        "list_objects_v2",
+        {"Contents": [{"Key": "p/a.jsonl"}, {"Key": "p/b.jsonl"}], "IsTruncated": True, "NextContinuationToken": "t"},
+        {"Bucket": "b", "Prefix": "p/"},
+    )
+    stubber.add_response(
+        "list_objects_v2", {"Contents": [{"Key": "p/c.jsonl"}], "IsTruncated": False},
+        {"Bucket": "b", "Prefix": "p/", "ContinuationToken": "t"},
+    )  # fmt: skip
+    stubber.add_response("list_objects_v2", {"IsTruncated": False, "KeyCount": 0}, {"Bucket": "b", "Prefix": "q/"})
+    stubber.add_response(
+        "get_object", {"Body": StreamingBody(io.BytesIO(b"line\n"), 5)}, {"Bucket": "b", "Key": "p/a.jsonl"}
+    )
+    stubber.add_response(
+        "put_object", {}, {"Bucket": "b", "Key": "r/latest.json", "Body": b"{}\n", "ContentType": "application/json"}
+    )
+    with stubber:
+        store = monitor.S3Store(client)
+        assert store.list("b", "p/") == ["p/a.jsonl", "p/b.jsonl", "p/c.jsonl"]
+        assert store.list("b", "q/") == []
+        assert store.read("b", "p/a.jsonl") == b"line\n"
+        store.write("b", "r/latest.json", b"{}\n", "application/json")
+    stubber.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "error"), [("NoSuchKey", 404, "ObjectMissing"), ("AccessDenied", 403, "StoreError")]
+)
+def test_s3_store_errors(code: str, status: int, error: str):
+    client, stubber = stubbed_s3()
+    stubber.add_client_error("get_object", service_error_code=code, http_status_code=status)
+    with stubber, pytest.raises(monitor.StoreError) as raised:
+        monitor.S3Store(client).read("b", "k")
+    assert type(raised.value).__name__ == error
+    assert code in str(raised.value)
+
+
+def test_clients_take_region_and_endpoint_from_the_environment(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+    for client in (monitor.sagemaker_client(), monitor.s3_store()._client, monitor.cloudwatch_client()):
+        assert client.meta.region_name == "eu-west-1"
+        assert client.meta.endpoint_url == "http://127.0.0.1:4566"
