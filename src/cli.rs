@@ -100,6 +100,11 @@ pub enum Command {
         after_help = "Examples:\n  mlops-infra models staging\n  mlops-infra models staging --model trees --output json"
     )]
     Models(ModelsArgs),
+    /// Show the latest monitoring report of each model's endpoint: traffic, confidence, drift
+    #[command(
+        after_help = "Examples:\n  mlops-infra monitor prod\n  mlops-infra monitor prod --model trees --output json"
+    )]
+    Monitor(MonitorArgs),
     /// Approve a model package (the newest pending one unless a version is given)
     #[command(
         after_help = "Examples:\n  mlops-infra approve staging trees\n  mlops-infra approve staging trees 4 --reason \"top-1 0.91 on the May dataset\""
@@ -139,6 +144,17 @@ pub struct ModelsArgs {
     /// Newest versions shown per model
     #[arg(long, default_value_t = 10)]
     pub limit: usize,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct MonitorArgs {
+    /// Environment name: `environments/<ENV>.yaml`
+    pub environment: String,
+    /// Only this model
+    #[arg(long)]
+    pub model: Option<String>,
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }

@@ -12,7 +12,7 @@ use mlops_infra::cli::{CiCommand, Cli, ColorChoice, Command, PipelineCommand};
 use mlops_infra::commands::acceptance::{self, Side};
 use mlops_infra::commands::deploy::{self, Context};
 use mlops_infra::commands::{self, Output};
-use mlops_infra::commands::{operate, registry};
+use mlops_infra::commands::{monitor, operate, registry};
 use mlops_infra::error::ExitStatus;
 use mlops_infra::view::Palette;
 
@@ -142,6 +142,9 @@ fn run_against_aws(
                 Command::Models(args) => {
                     registry::models(&client, &platform, project_dir, args, output).await
                 }
+                Command::Monitor(args) => {
+                    monitor::monitor(&platform, project_dir, args, output).await
+                }
                 Command::Approve(args) => {
                     registry::approve(&platform, project_dir, args, output).await
                 }
@@ -254,6 +257,7 @@ fn environment_of(command: &Command) -> Option<String> {
         Command::Outputs(args) => args.environment.clone(),
         Command::Destroy(args) => args.environment.clone(),
         Command::Models(args) => args.environment.clone(),
+        Command::Monitor(args) => args.environment.clone(),
         Command::Approve(args) => args.environment.clone(),
         Command::Reject(args) => args.environment.clone(),
         Command::Test(args) => args.environment.clone(),

@@ -14,8 +14,8 @@ use mlops_infra::aws::fake::FakeCloudFormation;
 use mlops_infra::aws::fake_platform::{FakePlatform, approve};
 use mlops_infra::aws::platform::Platform;
 use mlops_infra::cli::{
-    ApplyArgs, ApproveArgs, CiRunArgs, EnvironmentArgs, PipelineStartArgs, PlanArgs, PlanFormat,
-    PromoteArgs, RejectArgs, TestArgs,
+    ApplyArgs, ApproveArgs, CiRunArgs, EnvironmentArgs, MonitorArgs, PipelineStartArgs, PlanArgs,
+    PlanFormat, PromoteArgs, RejectArgs, TestArgs,
 };
 use mlops_infra::commands::acceptance::{self, Side};
 use mlops_infra::commands::deploy;
@@ -647,4 +647,45 @@ async fn doctor_names_what_stops_a_deploy() {
     })
     .await;
     assert!(wrong.stdout.contains("problem  the credentials are for account 333333333333, the environment is in 222222222222"), "{}", wrong.stdout);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn monitor_shows_each_models_latest_report() {
+    let platform = FakePlatform::new(STAGING);
+    let report = serde_json::json!({
+        "model": "trees", "environment": "staging",
+        "package": "arn:aws:sagemaker:eu-west-1:222222222222:model-package/mlops-images-staging-trees/2",
+        "window": {"start": "2026-11-30T10:00:00Z", "end": "2026-12-01T10:00:00Z"},
+        "requests": 1200,
+        "malformed": {"count": 0, "examples": []},
+        "confidence": {"mean": 0.64},
+        "low_confidence": {"threshold": 0.6, "count": 480, "share": 0.4},
+        "drift": {"status": "drift", "psi": 0.41, "baseline": true, "threshold": 0.2}
+    });
+    platform.put_object(
+        "s3://mlops-images-staging-artifacts-222222222222/monitoring/trees/latest.json",
+        &report.to_string(),
+    );
+    let args = MonitorArgs {
+        environment: "staging".into(),
+        model: None,
+        output: mlops_infra::cli::OutputFormat::Text,
+    };
+    let shown = capture("monitor", async |output, _| {
+        mlops_infra::commands::monitor::monitor(&platform, &repo(), &args, output).await
+    })
+    .await;
+    assert_eq!(shown.status, ExitStatus::Success, "{}", shown.stderr);
+    insta::assert_snapshot!("monitor_table", shown.stdout);
+    let json_args = MonitorArgs {
+        output: mlops_infra::cli::OutputFormat::Json,
+        model: Some("trees".into()),
+        ..args
+    };
+    let json = capture("monitor", async |output, _| {
+        mlops_infra::commands::monitor::monitor(&platform, &repo(), &json_args, output).await
+    })
+    .await;
+    let document: serde_json::Value = serde_json::from_str(&json.stdout).expect("json");
+    assert_eq!(document["trees"], report);
 }

@@ -94,6 +94,13 @@ impl FakePlatform {
         arn
     }
 
+    /// An object at `uri` (`s3://bucket/key`), as a job wrote it.
+    pub fn put_object(&self, uri: &str, body: &str) {
+        self.lock()
+            .objects
+            .insert(uri.to_string(), body.to_string());
+    }
+
     /// Records `classes` as the package's classes.json (customer metadata `classes`).
     pub fn set_classes(&self, arn: &str, classes: &[&str]) {
         let mut state = self.lock();
