@@ -170,9 +170,10 @@ mod tests {
             "{text}"
         );
         assert!(
-            lines[2].ends_with("version 3; 2 malformed record(s)"),
+            lines[1].ends_with("version 3; 2 malformed record(s)"),
             "{text}"
         );
-        assert!(lines[1].contains("no report yet"), "{text}");
+        assert!(lines[2].starts_with("grasses  -"), "{text}");
+        assert!(lines[2].contains("no report yet"), "{text}");
     }
 }
