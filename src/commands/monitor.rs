@@ -164,7 +164,7 @@ mod tests {
         assert_eq!(lines.len(), 3, "{text}");
         assert!(lines[0].starts_with("MODEL    WINDOW END"), "{text}");
         assert!(
-            lines[2].starts_with(
+            lines[1].starts_with(
                 "trees    2026-12-01T10:00:00Z      1200      0.812      0.071  drift (0.310)"
             ),
             "{text}"
