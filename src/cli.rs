@@ -100,6 +100,11 @@ pub enum Command {
         after_help = "Examples:\n  mlops-infra models staging\n  mlops-infra models staging --model trees --output json"
     )]
     Models(ModelsArgs),
+    /// Identify a photo through the router (parent, then child model), as an app calls it
+    #[command(
+        after_help = "Examples:\n  mlops-infra identify staging payloads/leaf.jpg\n  mlops-infra identify prod photo.jpg --parent plants --output json"
+    )]
+    Identify(IdentifyArgs),
     /// Show the latest monitoring report of each model's endpoint: traffic, confidence, drift
     #[command(
         after_help = "Examples:\n  mlops-infra monitor prod\n  mlops-infra monitor prod --model trees --output json"
@@ -144,6 +149,19 @@ pub struct ModelsArgs {
     /// Newest versions shown per model
     #[arg(long, default_value_t = 10)]
     pub limit: usize,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct IdentifyArgs {
+    /// Environment name: `environments/<ENV>.yaml`
+    pub environment: String,
+    /// The photo (JPEG or PNG)
+    pub image: std::path::PathBuf,
+    /// The parent model whose router to ask (needed when the environment has several)
+    #[arg(long)]
+    pub parent: Option<String>,
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 }

@@ -12,7 +12,7 @@ use mlops_infra::cli::{CiCommand, Cli, ColorChoice, Command, PipelineCommand};
 use mlops_infra::commands::acceptance::{self, Side};
 use mlops_infra::commands::deploy::{self, Context};
 use mlops_infra::commands::{self, Output};
-use mlops_infra::commands::{monitor, operate, registry};
+use mlops_infra::commands::{identify, monitor, operate, registry};
 use mlops_infra::error::ExitStatus;
 use mlops_infra::view::Palette;
 
@@ -142,6 +142,9 @@ fn run_against_aws(
                 Command::Models(args) => {
                     registry::models(&client, &platform, project_dir, args, output).await
                 }
+                Command::Identify(args) => {
+                    identify::identify(&client, &platform, project_dir, args, output).await
+                }
                 Command::Monitor(args) => {
                     monitor::monitor(&platform, project_dir, args, output).await
                 }
@@ -258,6 +261,7 @@ fn environment_of(command: &Command) -> Option<String> {
         Command::Destroy(args) => args.environment.clone(),
         Command::Models(args) => args.environment.clone(),
         Command::Monitor(args) => args.environment.clone(),
+        Command::Identify(args) => args.environment.clone(),
         Command::Approve(args) => args.environment.clone(),
         Command::Reject(args) => args.environment.clone(),
         Command::Test(args) => args.environment.clone(),

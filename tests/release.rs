@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use common::capture::{Captured as Run, capture};
 use common::{edit, project_copy, repo};
+use mlops_infra::aws::CloudFormation;
 use mlops_infra::aws::fake::FakeCloudFormation;
 use mlops_infra::aws::fake_platform::{FakePlatform, approve};
 use mlops_infra::aws::platform::Platform;
@@ -688,4 +689,64 @@ async fn monitor_shows_each_models_latest_report() {
     .await;
     let document: serde_json::Value = serde_json::from_str(&json.stdout).expect("json");
     assert_eq!(document["trees"], report);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_whole_environment_test_also_goes_through_the_router() {
+    let (fake, platform) = (FakeCloudFormation::new(), FakePlatform::new(STAGING));
+    let plants = platform.register("mlops-images-staging-plants", None);
+    platform.set_classes(&plants, &["trees", "flowers", "grasses"]);
+    approve(&platform, &plants).await;
+    let applied = apply(&fake, &platform, &repo(), "staging").await;
+    assert_eq!(applied.status, ExitStatus::Success, "{}", applied.stderr);
+    platform.set_endpoint(
+        "mlops-images-staging-plants",
+        "InService",
+        &probabilities(3),
+        Duration::ZERO,
+    );
+    let url = fake
+        .describe_stack("mlops-images-staging-router-plants")
+        .await
+        .expect("described")
+        .expect("deployed")
+        .outputs["IdentifyUrl"]
+        .clone();
+    let whole = TestArgs {
+        environment: "staging".into(),
+        model: None,
+    };
+    let run = async || {
+        capture("test", async |output, context| {
+            acceptance::test(&fake, &platform, &repo(), &whole, output, context).await
+        })
+        .await
+    };
+    platform.set_api(
+        &url,
+        200,
+        r#"{"subgroup": {"name": "trees"}, "species": {"name": "oak"}}"#,
+    );
+    let passed = run().await;
+    assert_eq!(passed.status, ExitStatus::Success, "{}", passed.stderr);
+    assert!(
+        passed
+            .stdout
+            .contains("router-plants    PASSED   2 sample(s) through POST /identify"),
+        "{}",
+        passed.stdout
+    );
+    assert_eq!(platform.posts().len(), 2);
+
+    platform.set_api(&url, 500, r#"{"error": "internal", "message": "boom"}"#);
+    let failed = run().await;
+    assert_eq!(failed.status, ExitStatus::Failure);
+    assert!(
+        failed.stdout.contains("router-plants    FAILED")
+            && failed
+                .stdout
+                .contains(r#"500 {"error": "internal", "message": "boom"}"#),
+        "{}",
+        failed.stdout
+    );
 }

@@ -33,6 +33,10 @@ struct State {
     denied_to_roles: Vec<(String, String)>,
     simulator_missing: bool,
     invocations: Vec<(String, String, usize)>,
+    /// By URL: the status and body a signed POST there answers.
+    apis: BTreeMap<String, (u16, Vec<u8>)>,
+    /// Signed POSTs made: URL, content type, body length.
+    posts: Vec<(String, String, usize)>,
     clock: u64,
 }
 
@@ -92,6 +96,18 @@ impl FakePlatform {
             classes_uri: None,
         });
         arn
+    }
+
+    /// What a signed POST to `url` answers.
+    pub fn set_api(&self, url: &str, status: u16, body: &str) {
+        self.lock()
+            .apis
+            .insert(url.to_string(), (status, body.as_bytes().to_vec()));
+    }
+
+    /// The signed POSTs made: URL, content type, body length.
+    pub fn posts(&self) -> Vec<(String, String, usize)> {
+        self.lock().posts.clone()
     }
 
     /// An object at `uri` (`s3://bucket/key`), as a job wrote it.
@@ -273,6 +289,23 @@ impl Platform for FakePlatform {
                 status: endpoint.status.clone(),
                 failure_reason: None,
             }))
+    }
+
+    async fn post_signed(
+        &self,
+        url: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> AwsResult<(u16, Vec<u8>)> {
+        let mut state = self.lock();
+        state
+            .posts
+            .push((url.to_string(), content_type.to_string(), body.len()));
+        state
+            .apis
+            .get(url)
+            .cloned()
+            .ok_or_else(|| AwsError::Unreachable(format!("{url}: no such API")))
     }
 
     async fn invoke_endpoint(

@@ -9,6 +9,7 @@ pub mod fake_platform;
 pub mod platform;
 pub mod sdk;
 pub mod sdk_platform;
+mod signed_http;
 
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -161,6 +161,15 @@ pub trait Platform {
     /// `None` when no endpoint has that name.
     fn endpoint(&self, name: &str) -> impl Future<Output = AwsResult<Option<EndpointState>>>;
     /// The response body of one real-time inference request.
+    /// A SigV4-signed `POST` (service `execute-api`) to an API the platform deploys, as an app
+    /// sends it; the answer's status and body.
+    fn post_signed(
+        &self,
+        url: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> impl Future<Output = AwsResult<(u16, Vec<u8>)>>;
+
     fn invoke_endpoint(
         &self,
         name: &str,

@@ -24,6 +24,8 @@ pub struct SdkPlatform {
     iam: aws_sdk_iam::Client,
     sts: aws_sdk_sts::Client,
     s3: aws_sdk_s3::Client,
+    /// For requests to the platform's own APIs, signed with the same credentials.
+    config: SdkConfig,
 }
 
 impl SdkPlatform {
@@ -42,6 +44,7 @@ impl SdkPlatform {
             iam: client!(aws_sdk_iam, config, log),
             sts: client!(aws_sdk_sts, config, log),
             s3: s3_client_logged(config, log),
+            config: config.clone(),
         }
     }
 }
@@ -248,6 +251,15 @@ impl Platform for SdkPlatform {
                 .unwrap_or_default(),
             failure_reason: endpoint.failure_reason().map(str::to_string),
         }))
+    }
+
+    async fn post_signed(
+        &self,
+        url: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> AwsResult<(u16, Vec<u8>)> {
+        super::signed_http::post(&self.config, "execute-api", url, content_type, body).await
     }
 
     async fn invoke_endpoint(

@@ -86,6 +86,31 @@ pub async fn test<C: CloudFormation, P: Platform>(
             return output.fail(&[aws_error("cannot record the test result", error)]);
         }
     }
+    // The whole environment: also the one call apps make, through each router.
+    if args.model.is_none() && tested > 0 {
+        for parent in environment.models.iter().filter(|m| !m.routes.is_empty()) {
+            match test_router(client, platform, &environment, parent, &payloads).await {
+                Ok(None) => {}
+                Ok(Some(failures)) => {
+                    let name = format!("router-{}", parent.name);
+                    if failures.is_empty() {
+                        let _ = writeln!(
+                            output.out,
+                            "{name:<16} PASSED   {} sample(s) through POST /identify",
+                            payloads.len()
+                        );
+                    } else {
+                        failed += 1;
+                        let _ = writeln!(output.out, "{name:<16} FAILED");
+                        for failure in failures {
+                            let _ = writeln!(output.out, "    {failure}");
+                        }
+                    }
+                }
+                Err(error) => return output.fail(&[error]),
+            }
+        }
+    }
     if tested == 0 {
         return output.fail(&[Error::Usage {
             message: format!("no endpoint of `{}` serves a model yet", environment.name),
@@ -107,6 +132,55 @@ pub async fn test<C: CloudFormation, P: Platform>(
     } else {
         ExitStatus::Success
     }
+}
+
+/// Sends each sample through the parent's router as an app does; `None` when the router or
+/// the parent's endpoint is not serving yet, else the failures (an answer that is neither a
+/// species nor `no_endpoint`, the child not serving yet).
+async fn test_router<C: CloudFormation, P: Platform>(
+    client: &C,
+    platform: &P,
+    environment: &crate::config::Environment,
+    parent: &crate::config::Model,
+    payloads: &[crate::release::acceptance::Payload],
+) -> Result<Option<Vec<String>>, Error> {
+    if deployed_package(client, environment, parent)
+        .await?
+        .is_none()
+    {
+        return Ok(None);
+    }
+    let stack = format!("{}-router-{}", environment.prefix(), parent.name);
+    let url = client
+        .describe_stack(&stack)
+        .await
+        .map_err(|error| aws_error(&format!("cannot read {stack}"), error))?
+        .and_then(|deployed| deployed.outputs.get(super::identify::URL_OUTPUT).cloned());
+    let Some(url) = url else {
+        return Ok(None);
+    };
+    let mut failures = Vec::new();
+    for payload in payloads {
+        match platform
+            .post_signed(&url, payload.content_type, &payload.body)
+            .await
+        {
+            Ok((200, body)) => {
+                let answer: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                if answer["species"]["name"].as_str().is_none() {
+                    failures.push(format!("{}: 200 without a species", payload.name));
+                }
+            }
+            Ok((503, body)) if String::from_utf8_lossy(&body).contains("no_endpoint") => {}
+            Ok((status, body)) => failures.push(format!(
+                "{}: {status} {}",
+                payload.name,
+                String::from_utf8_lossy(&body)
+            )),
+            Err(error) => failures.push(format!("{}: {error}", payload.name)),
+        }
+    }
+    Ok(Some(failures))
 }
 
 fn write_result(output: &mut Output, result: &EndpointResult, limit: u32) {

@@ -3,6 +3,7 @@
 
 pub mod acceptance;
 pub mod deploy;
+pub mod identify;
 pub mod monitor;
 pub mod operate;
 pub mod registry;
