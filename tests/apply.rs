@@ -436,8 +436,8 @@ async fn templates_over_the_inline_limit_are_uploaded_first() {
     let note = run
         .stderr
         .lines()
-        .find(|line| line.contains("uploaded to"))
-        .expect("an upload note");
+        .find(|line| line.contains("uploaded to") && line.contains("staging-api"))
+        .expect("an upload note for the API's template");
     let url = note.rsplit(' ').next().expect("url");
     let body = fake.uploaded(url).expect("the template was uploaded");
     assert!(body.len() > 51_200, "{} bytes", body.len());

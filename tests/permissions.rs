@@ -49,6 +49,7 @@ fn every_role_the_platform_deploys_with_has_requirements() {
         "mlops-images-staging-events",
         "mlops-images-staging-api",
         "mlops-images-staging-codebuild",
+        "mlops-images-staging-router-plants",
     ] {
         assert!(
             roles.contains(role),
@@ -95,6 +96,11 @@ fn every_role_the_platform_deploys_with_has_requirements() {
         "-codebuild",
         "iam:PassRole",
         "arn:aws:iam::222222222222:role/mlops-images/mlops-images-staging-cloudformation"
+    ));
+    assert!(has(
+        "-router-plants",
+        "sagemaker:InvokeEndpoint",
+        "arn:aws:sagemaker:eu-west-1:222222222222:endpoint/mlops-images-staging-trees"
     ));
     // What the reviewed rules excuse is not asked for: no bucket replication, no S3 Tables.
     assert!(!needed.iter().any(|r| r.action.starts_with("s3tables:")));

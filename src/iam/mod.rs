@@ -9,6 +9,7 @@ pub mod policy;
 pub mod requirements;
 pub mod resolve;
 pub mod roles;
+pub mod router;
 
 use crate::config::Environment;
 use crate::render::RenderedStack;

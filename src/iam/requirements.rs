@@ -3,7 +3,7 @@
 //!   (create, read, update, delete), on the resource's ARN where the action can be scoped to
 //!   it, less what the reviewed rules excuse;
 //! - EventBridge and API Gateway roles: what their targets and integrations call;
-//! - the pipeline and execution roles: see `pipeline.rs`.
+//! - the pipeline and execution roles: see `pipeline.rs`; the routers' roles: `router.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -34,6 +34,7 @@ pub fn requirements(resolver: &Resolver) -> Vec<Requirement> {
         service_roles(resolver, stack, &mut all);
     }
     all.extend(crate::iam::pipeline::requirements(resolver));
+    all.extend(crate::iam::router::requirements(resolver));
     codebuild_role(resolver, &mut all);
     let mut seen = BTreeSet::new();
     all.retain(|requirement| {
