@@ -14,8 +14,8 @@ Configuration: the environment variable `ROUTER_CONFIG`, a JSON document:
      "low_confidence_threshold": 0.6, "max_image_bytes": 4500000, "timeout_seconds": 5,
      "namespace": "mlops-images/staging/router", "environment": "staging"}
 
-A route's key is a class name of the parent model. `package` is null when the model has no
-approved package deployed (no endpoint): a request routed there gets 503.
+A route's key is a class name of the parent model. `package` is null or empty when the model
+has no approved package deployed (no endpoint): a request routed there gets 503.
 
 Class names: at a model's first use in the container, `DescribeModelPackage` on its package
 gives `CustomerMetadataProperties["classes"]`, the `s3://bucket/key` URI of a classes.json (a
@@ -129,12 +129,13 @@ def _model(document: Any, where: str) -> Model:
     if not isinstance(document, dict):
         raise ValueError(f"{CONFIG_VARIABLE}: `{where}` must be an object")
     package = document.get("package")
-    if package is not None and (not isinstance(package, str) or not package):
-        raise ValueError(f"{CONFIG_VARIABLE}: `{where}.package` must be a model package ARN or null")
+    if package is not None and not isinstance(package, str):
+        raise ValueError(f"{CONFIG_VARIABLE}: `{where}.package` must be a model package ARN, empty or null")
     return Model(
         name=_text(document, "model", f"{where}."),
         endpoint=_text(document, "endpoint", f"{where}."),
-        package=package,
+        # The stack fills an empty parameter while a model serves nothing.
+        package=package or None,
     )
 
 

@@ -15,6 +15,7 @@ pub mod plan_view;
 pub mod release;
 pub mod render;
 pub mod resource_types;
+pub mod router;
 pub mod stacks;
 pub mod state;
 pub mod step_code;

@@ -336,20 +336,14 @@ fn render_stack(
         let asset = function_code.zip_asset(&environment.storage.artifacts_bucket_name, folder);
         context.insert("function_code", &(&asset.bucket, &asset.key));
         assets.push(asset);
-        let routes: Vec<Route> = parent
-            .routes
-            .iter()
-            .filter_map(|route| {
-                environment
-                    .models
-                    .iter()
-                    .find(|child| {
-                        child.parent.as_deref() == Some(parent.name.as_str())
-                            && child.subgroup.as_deref() == Some(route.as_str())
-                    })
-                    .map(|model| Route { name: route, model })
-            })
+        let routes: Vec<Route> = crate::router::routes(environment, parent)
+            .into_iter()
+            .map(|(name, model)| Route { name, model })
             .collect();
+        context.insert(
+            "router_config",
+            &crate::router::config(environment, parent).to_json(),
+        );
         serving.push((package_parameter(&parent.name), parent.name.clone()));
         serving.extend(routes.iter().map(|route| {
             (

@@ -55,8 +55,38 @@ pub struct Diagnostic {
 /// Runs every check over the stacks of one environment, the permission analysis included.
 pub fn validate(environment: &Environment, stacks: &[RenderedStack]) -> Vec<Diagnostic> {
     let mut diagnostics = check_templates(stacks);
+    diagnostics.extend(check_routers(environment));
     diagnostics.extend(crate::iam::diagnostics(environment, stacks));
     diagnostics
+}
+
+/// Each router's configuration must fit in Lambda's 4 KB of environment variables once the
+/// packages are filled in: a parent with very many children does not.
+pub fn check_routers(environment: &Environment) -> Vec<Diagnostic> {
+    environment
+        .models
+        .iter()
+        .filter(|model| !model.routes.is_empty())
+        .filter_map(|parent| {
+            let size = crate::router::config(environment, parent).largest_size();
+            (size > crate::router::MAX_ENVIRONMENT_BYTES).then(|| Diagnostic {
+                severity: Severity::Error,
+                stack: format!("router-{}", parent.name),
+                location: Some("Function".into()),
+                path: Some(format!("Properties.Environment.Variables.{}", crate::router::VARIABLE)),
+                message: format!(
+                    "the router of `{}` needs up to {size} bytes of environment variables for its {} routes; Lambda allows {}",
+                    parent.name,
+                    parent.routes.len(),
+                    crate::router::MAX_ENVIRONMENT_BYTES
+                ),
+                hint: Some(format!(
+                    "split `{}` into parents with fewer children each, or shorten the model names",
+                    parent.name
+                )),
+            })
+        })
+        .collect()
 }
 
 /// The checks of the templates themselves and their wiring (everything but permissions).

@@ -420,15 +420,23 @@ async fn recreating_a_failed_stack_needs_confirmation() {
 async fn templates_over_the_inline_limit_are_uploaded_first() {
     let fake = FakeCloudFormation::new();
     let project = project_copy();
-    let count = 50;
-    let routes: Vec<String> = (0..count).map(|index| format!("group{index}")).collect();
-    let children: String = routes
-        .iter()
-        .map(|route| format!("  - name: {route}\n    parent: plants\n    subgroup: {route}\n    num_classes: 10\n"))
-        .collect();
+    // Five parents of ten children each: many API methods, and routers of a size Lambda takes.
+    let mut models = String::new();
+    for parent in 0..5 {
+        let routes: Vec<String> = (0..10)
+            .map(|index| format!("group{parent}x{index}"))
+            .collect();
+        models.push_str(&format!(
+            "  - name: plants{parent}\n    routes: [{}]\n",
+            routes.join(", ")
+        ));
+        for route in &routes {
+            models.push_str(&format!("  - name: {route}\n    parent: plants{parent}\n    subgroup: {route}\n    num_classes: 10\n"));
+        }
+    }
     std::fs::write(
         project.path().join("environments/staging.yaml"),
-        format!("extends: _common\naccount_id: \"222222222222\"\nmodels:\n  - name: plants\n    routes: [{}]\n{children}", routes.join(", ")),
+        format!("extends: _common\naccount_id: \"222222222222\"\nmodels:\n{models}"),
     )
     .expect("write");
     let run = apply(&fake, project.path(), "staging", |_| {}).await;

@@ -140,6 +140,7 @@ pub fn validate(project_dir: &Path, args: &ValidateArgs, output: &mut Output) ->
         Err(errors) => return output.fail(&errors),
     };
     let mut diagnostics = validate::check_templates(&stacks);
+    diagnostics.extend(validate::check_routers(&environment));
     let started = std::time::Instant::now();
     let (permissions, coverage) = crate::iam::checked(&environment, &stacks);
     let analysis_time = started.elapsed();

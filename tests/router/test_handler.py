@@ -622,8 +622,10 @@ def test_a_route_without_a_package_is_no_endpoint(aws, flower):
     assert aws.sagemaker.calls == [PLANTS_ARN]
 
 
-def test_a_parent_without_a_package_is_no_endpoint(aws, configure, flower):
-    parent = dict(CONFIG["parent"], package=None)
+@pytest.mark.parametrize("package", [None, ""])
+def test_a_parent_without_a_package_is_no_endpoint(aws, configure, flower, package):
+    # The stack fills the parameter with "" while nothing is served; null reads the same.
+    parent = dict(CONFIG["parent"], package=package)
     configure(parent=parent)
 
     message = assert_error(call(event(flower)), 503, "no_endpoint")
@@ -783,6 +785,7 @@ def test_a_traceback_is_logged_as_one_line(aws, flower, capsys):
         (json.dumps({**CONFIG, "max_image_bytes": "4.5MB"}), "`max_image_bytes`"),
         (json.dumps({**CONFIG, "parent": {"model": "plants", "package": None}}), "`parent.endpoint`"),
         (json.dumps({**CONFIG, "namespace": ""}), "`namespace`"),
+        (json.dumps({**CONFIG, "parent": {**CONFIG["parent"], "package": 3}}), "`parent.package`"),
     ],
 )
 def test_a_bad_configuration_is_internal_and_logged(aws, monkeypatch, flower, capsys, document, field):
