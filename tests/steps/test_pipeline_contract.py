@@ -916,3 +916,43 @@ def test_the_entrypoint_installs_the_requirements_then_runs_the_script_with_its_
     )
     assert failed.returncode != 0
     assert "[]" not in failed.stdout
+
+
+# The monitoring pipeline each endpoint stack defines: one step running monitor.py.
+
+import monitor  # noqa: E402
+
+
+def monitoring_step(environment: str, model: str) -> tuple[dict, dict]:
+    """The endpoint stack's monitoring pipeline: its Monitor step, and its parameters' defaults."""
+    golden = REPO / "tests" / "golden" / environment / f"endpoint-{model}.yaml"
+    template = yaml.load(golden.read_text(encoding="utf-8"), Loader=_TolerantLoader)
+    body = template["Resources"]["MonitoringPipeline"]["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]
+    definition = json.loads(body)
+    (step,) = definition["Steps"]
+    defaults = {parameter["Name"]: parameter.get("DefaultValue") for parameter in definition["Parameters"]}
+    return step, defaults
+
+
+@pytest.mark.parametrize("environment", ["dev", "staging", "prod"])
+def test_the_monitoring_step_runs_monitor_with_arguments_its_parser_takes(environment: str) -> None:
+    step, defaults = monitoring_step(environment, "trees")
+    assert script_of(step) == "monitor"
+    assert instance_count(step) == 1
+    package = "arn:aws:sagemaker:eu-west-1:222222222222:model-package/mlops-images-staging-trees/3"
+    arguments = []
+    for value in step["Arguments"]["AppSpecification"]["ContainerArguments"]:
+        if value == {"Get": "Parameters.ModelPackageArn"}:
+            # The schedule passes the package the endpoint serves; the default is empty.
+            assert defaults["ModelPackageArn"] == ""
+            value = package
+        assert isinstance(value, str), value
+        arguments.append(value)
+    parsed = monitor.parse_arguments(arguments)
+    assert parsed.package_arn == package
+    assert parsed.capture_uri.key.startswith("data-capture/trees/"), parsed.capture_uri
+    assert parsed.report_uri.key == "monitoring/trees/", parsed.report_uri
+    assert parsed.publish
+    # The capture is read by the script itself: only the code is an input, so an endpoint
+    # with no traffic yet fails no job.
+    assert [entry["InputName"] for entry in inputs(step)] == ["code"]
