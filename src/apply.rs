@@ -394,6 +394,7 @@ async fn apply_stack<C: CloudFormation>(
         capabilities: stack.capabilities.clone(),
         role_arn: stack.deploy_role.clone(),
         description: format!("mlops-infra apply of {} ({})", plan.environment, stack.id),
+        rollback: stack.rollback.clone(),
     };
     let change_set = match retry(polling, || client.create_change_set(&request)).await {
         Ok(id) => id,

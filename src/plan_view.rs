@@ -260,6 +260,19 @@ fn write_stack(out: &mut String, stack: &StackPlan, colors: &Colors) {
         return;
     }
     let _ = writeln!(out, "    deployed by {}", deployer(stack));
+    if let Some(rollback) = &stack.rollback {
+        let names: Vec<&str> = rollback
+            .alarm_arns
+            .iter()
+            .map(|arn| arn.rsplit(':').next().unwrap_or(arn))
+            .collect();
+        let _ = writeln!(
+            out,
+            "    CloudFormation rolls the update back if {} fires during it or within {} min after",
+            names.join(" or "),
+            rollback.monitoring_minutes
+        );
+    }
     for upload in &stack.uploads {
         let _ = writeln!(out, "    uploads {upload}");
     }

@@ -98,6 +98,7 @@ pub async fn plan<C: CloudFormation>(
                 capabilities: stack.capabilities.clone(),
                 role_arn: None,
                 description: "mlops-infra plan preview (deleted right after)".into(),
+                rollback: None,
             };
             let id = retry(polling, || client.create_change_set(&request)).await?;
             let described = loop {

@@ -444,6 +444,10 @@ async fn a_change_set_request_carries_everything_it_was_given() {
         capabilities: vec!["CAPABILITY_NAMED_IAM".into()],
         role_arn: Some("arn:aws:iam::123456789012:role/deployer".into()),
         description: "mlops-infra plan".into(),
+        rollback: Some(mlops_infra::aws::Rollback {
+            alarm_arns: vec!["arn:aws:cloudwatch:us-east-1:123456789012:alarm:e-5xx-errors".into()],
+            monitoring_minutes: 15,
+        }),
     };
     assert_eq!(
         adapter.create_change_set(&request).await,
@@ -462,6 +466,20 @@ async fn a_change_set_request_carries_everything_it_was_given() {
         Some("https://templates.s3.us-east-1.amazonaws.com/dev/app.yaml")
     );
     assert_eq!(input.template_body(), None);
+    let rollback = input.rollback_configuration().expect("rollback triggers");
+    assert_eq!(rollback.monitoring_time_in_minutes(), Some(15));
+    let triggers: Vec<(Option<&str>, Option<&str>)> = rollback
+        .rollback_triggers()
+        .iter()
+        .map(|trigger| (trigger.arn(), trigger.r#type()))
+        .collect();
+    assert_eq!(
+        triggers,
+        vec![(
+            Some("arn:aws:cloudwatch:us-east-1:123456789012:alarm:e-5xx-errors"),
+            Some("AWS::CloudWatch::Alarm")
+        )]
+    );
     let parameters: Vec<(Option<&str>, Option<&str>)> = input
         .parameters()
         .iter()
@@ -501,6 +519,7 @@ async fn an_update_change_set_for_a_missing_stack_is_a_validation_error() {
         capabilities: Vec::new(),
         role_arn: None,
         description: String::new(),
+        rollback: None,
     };
     assert_eq!(
         adapter.create_change_set(&request).await,
@@ -846,6 +865,7 @@ fn topic_request(
         capabilities: Vec::new(),
         role_arn: None,
         description: "aws_adapter test".into(),
+        rollback: None,
     }
 }
 

@@ -750,3 +750,61 @@ async fn a_whole_environment_test_also_goes_through_the_router() {
         failed.stdout
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_protected_endpoint_update_is_watched_by_its_alarms() {
+    let (fake, platform) = (FakeCloudFormation::new(), FakePlatform::new(STAGING));
+    let project = project_copy();
+    edit(
+        project.path(),
+        "environments/staging.yaml",
+        "extends: _common\n",
+        "extends: _common\nprotected: true\n",
+    );
+    edit(
+        project.path(),
+        "environments/staging.yaml",
+        "\nendpoint:\n",
+        "\nendpoint:\n  rollback_monitoring_minutes: 15\n",
+    );
+    let first = platform.register("mlops-images-staging-trees", None);
+    approve(&platform, &first).await;
+    let applied = apply(&fake, &platform, project.path(), "staging").await;
+    assert_eq!(applied.status, ExitStatus::Success, "{}", applied.stderr);
+    // Created with the endpoint: its alarms did not exist yet, so nothing watches the create.
+    let stack = "mlops-images-staging-endpoint-trees";
+    assert_eq!(fake.rollbacks(stack), []);
+
+    let second = platform.register("mlops-images-staging-trees", None);
+    approve(&platform, &second).await;
+    let planned = capture("test", async |output, context| {
+        let args = PlanArgs {
+            environment: "staging".into(),
+            output: PlanFormat::Text,
+            detailed_exitcode: true,
+            stacks: Vec::new(),
+            out: None,
+        };
+        deploy::plan(&fake, &platform, project.path(), &args, output, context).await
+    })
+    .await;
+    assert!(
+        planned.stdout.contains(
+            "    CloudFormation rolls the update back if mlops-images-staging-trees-5xx-errors or mlops-images-staging-trees-model-latency fires during it or within 15 min after"
+        ),
+        "{}",
+        planned.stdout
+    );
+    let updated = apply(&fake, &platform, project.path(), "staging").await;
+    assert_eq!(updated.status, ExitStatus::Success, "{}", updated.stderr);
+    let rollbacks = fake.rollbacks(stack);
+    assert_eq!(rollbacks.len(), 1, "{rollbacks:?}");
+    assert_eq!(rollbacks[0].monitoring_minutes, 15);
+    assert_eq!(
+        rollbacks[0].alarm_arns,
+        [
+            "arn:aws:cloudwatch:eu-west-1:222222222222:alarm:mlops-images-staging-trees-5xx-errors",
+            "arn:aws:cloudwatch:eu-west-1:222222222222:alarm:mlops-images-staging-trees-model-latency"
+        ]
+    );
+}

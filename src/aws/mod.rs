@@ -118,6 +118,17 @@ pub struct ChangeSetRequest {
     pub capabilities: Vec<String>,
     pub role_arn: Option<String>,
     pub description: String,
+    /// Alarms CloudFormation watches during the change and for a while after; one firing
+    /// rolls the whole stack operation back.
+    pub rollback: Option<Rollback>,
+}
+
+/// CloudFormation rollback triggers: CloudWatch alarms (which must exist) and the minutes
+/// they are watched after the resources are deployed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rollback {
+    pub alarm_arns: Vec<String>,
+    pub monitoring_minutes: u32,
 }
 
 /// A described change set.

@@ -213,6 +213,24 @@ impl CloudFormation for SdkCloudFormation {
         if !request.description.is_empty() {
             call = call.description(&request.description);
         }
+        if let Some(rollback) = &request.rollback {
+            let triggers = rollback
+                .alarm_arns
+                .iter()
+                .map(|arn| {
+                    cfn::RollbackTrigger::builder()
+                        .arn(arn)
+                        .r#type("AWS::CloudWatch::Alarm")
+                        .build()
+                })
+                .collect();
+            call = call.rollback_configuration(
+                cfn::RollbackConfiguration::builder()
+                    .set_rollback_triggers(Some(triggers))
+                    .monitoring_time_in_minutes(rollback.monitoring_minutes as i32)
+                    .build(),
+            );
+        }
         match call.send().await.map_err(classify) {
             Ok(output) => output
                 .id()

@@ -121,6 +121,9 @@ pub struct Endpoint {
     pub latency_alarm_milliseconds: u32,
     pub error_alarm_count: u32,
     pub data_capture_percentage: u32,
+    /// Protected environments: CloudFormation rolls an endpoint stack's update back when its
+    /// error or latency alarm fires within this many minutes (0 to 180).
+    pub rollback_monitoring_minutes: u32,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -295,6 +298,19 @@ pub(super) fn validate_endpoint(raw: RawEndpoint, problems: &mut Vec<Problem>) -
         false,
         problems,
     );
+    // CloudFormation's limit on a rollback configuration's monitoring time.
+    let rollback_monitoring_minutes = raw.rollback_monitoring_minutes.unwrap_or(10);
+    if rollback_monitoring_minutes > 180 {
+        problems.push(
+            Problem::new(
+                "endpoint.rollback_monitoring_minutes",
+                format!("{rollback_monitoring_minutes} is over CloudFormation's 180 minutes"),
+            )
+            .hint(
+                "how long after an update the endpoint's alarms may still roll it back: 0 to 180",
+            ),
+        );
+    }
     Endpoint {
         serving,
         instance_count,
@@ -305,6 +321,7 @@ pub(super) fn validate_endpoint(raw: RawEndpoint, problems: &mut Vec<Problem>) -
             .unwrap_or(DEFAULT_LATENCY_ALARM_MILLISECONDS),
         error_alarm_count: raw.error_alarm_count.unwrap_or(DEFAULT_ERROR_ALARM_COUNT),
         data_capture_percentage,
+        rollback_monitoring_minutes,
     }
 }
 

@@ -252,6 +252,10 @@ pub struct RawEndpoint {
     pub error_alarm_count: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_capture_percentage: Option<u32>,
+    /// In protected environments, minutes CloudFormation watches the endpoint's alarms after
+    /// an update before it keeps it (rollback triggers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback_monitoring_minutes: Option<u32>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize, Serialize)]

@@ -90,6 +90,10 @@ pub struct StackPlan {
     /// several stacks share is listed under the first.
     #[serde(default)]
     pub uploads: Vec<String>,
+    /// Protected environments' endpoint updates: the deployed alarms that roll the update
+    /// back (CloudFormation rollback triggers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<crate::aws::Rollback>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -270,6 +274,7 @@ fn plan_stack(
             // Listed once, under the first stack that needs it.
             .filter(|uri| !planned.iter().any(|other| other.uploads.contains(uri)))
             .collect(),
+        rollback: None,
     };
 
     let Some(current) = current.filter(|current| !current.status.is_review()) else {
@@ -314,23 +319,23 @@ fn plan_stack(
     knock_on::follow_replacements(&mut plan.resources, &stack.template);
     knock_on::explain(&mut plan.resources, &stack.template);
     let pseudo = resolve::pseudo_parameters(&environment.account_id, &environment.region);
-    let mut after = pseudo.clone();
-    after.extend(planned_values(&plan));
-    let mut before = pseudo;
-    before.extend(current.parameters.clone());
+    let mut after_values = pseudo.clone();
+    after_values.extend(planned_values(&plan));
+    let mut before_values = pseudo;
+    before_values.extend(current.parameters.clone());
     for resource in &mut plan.resources {
         if let Some(broadening) = resource.broadening.as_mut() {
-            broadening.resolve(&after);
+            broadening.resolve(&after_values);
         }
         for change in &mut resource.changes {
             change
                 .before
                 .iter_mut()
-                .for_each(|value| resolve::resolve_value(value, &before));
+                .for_each(|value| resolve::resolve_value(value, &before_values));
             change
                 .after
                 .iter_mut()
-                .for_each(|value| resolve::resolve_value(value, &after));
+                .for_each(|value| resolve::resolve_value(value, &after_values));
         }
         resource
             .changes
@@ -346,8 +351,46 @@ fn plan_stack(
         || parameters_change
     {
         plan.action = StackAction::Update;
+        plan.rollback = rollback_triggers(environment, stack, &before);
     }
     plan
+}
+
+/// A protected environment's endpoint update is watched by the endpoint's own alarms (error
+/// rate, latency) as deployed: rollback triggers must exist before the operation, so only
+/// alarms of the deployed template count.
+fn rollback_triggers(
+    environment: &Environment,
+    stack: &RenderedStack,
+    deployed: &Template,
+) -> Option<crate::aws::Rollback> {
+    if !environment.protected || !stack.spec.id.starts_with("endpoint-") {
+        return None;
+    }
+    let partition = crate::pipeline::config::partition(&environment.region);
+    let alarm_arns: Vec<String> = deployed
+        .resources
+        .values()
+        .filter(|resource| resource.resource_type == "AWS::CloudWatch::Alarm")
+        .filter(|resource| resource.condition.is_none())
+        .filter(|resource| {
+            resource.properties.get("Namespace").and_then(Node::as_str) == Some("AWS/SageMaker")
+        })
+        .filter_map(|resource| resource.properties.get("AlarmName")?.as_str())
+        .map(|name| {
+            format!(
+                "arn:{partition}:cloudwatch:{}:{}:alarm:{name}",
+                environment.region, environment.account_id
+            )
+        })
+        .collect();
+    if alarm_arns.is_empty() {
+        return None;
+    }
+    Some(crate::aws::Rollback {
+        alarm_arns,
+        monitoring_minutes: environment.endpoint.rollback_monitoring_minutes,
+    })
 }
 
 /// A resource known by the name its template gives it.

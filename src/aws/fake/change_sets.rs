@@ -75,6 +75,16 @@ impl State {
         check_capabilities(&template, &request.capabilities).map_err(validation)?;
         let (parameters, no_echo) =
             effective_parameters(&template, &request.parameters).map_err(validation)?;
+        if let Some(rollback) = &request.rollback {
+            // CloudFormation's limit; the alarms themselves are not checked here.
+            if rollback.monitoring_minutes > 180 {
+                return Err(validation(
+                    "MonitoringTimeInMinutes must be at most 180".to_string(),
+                ));
+            }
+            self.rollbacks
+                .push((request.stack_name.clone(), rollback.clone()));
+        }
 
         let name = request.stack_name.as_str();
         let existing = self.stacks.get(name);

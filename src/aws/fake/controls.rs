@@ -50,6 +50,16 @@ impl FakeCloudFormation {
         self.lock().throttle = calls;
     }
 
+    /// The rollback triggers the change sets of `stack` were created with, in order.
+    pub fn rollbacks(&self, stack: &str) -> Vec<crate::aws::Rollback> {
+        self.lock()
+            .rollbacks
+            .iter()
+            .filter(|(name, _)| name == stack)
+            .map(|(_, rollback)| rollback.clone())
+            .collect()
+    }
+
     /// A named resource that exists outside any stack, as one a destroy kept.
     pub fn add_loose(&self, resource_type: &str, name: &str) {
         self.lock().loose.insert(crate::plan::Named {
@@ -153,6 +163,7 @@ impl FakeCloudFormation {
             ],
             role_arn: None,
             description: String::new(),
+            rollback: None,
         };
         let id = state.create_change_set(&request)?;
         let status = state.describe_change_set(&id)?.status;

@@ -79,6 +79,7 @@ pub(super) fn request(
         capabilities: Vec::new(),
         role_arn: None,
         description: "test".into(),
+        rollback: None,
     }
 }
 

@@ -76,6 +76,8 @@ struct State {
     caller_account: Option<String>,
     /// Named resources that exist outside any stack (kept by a destroy, made by hand).
     pub(super) loose: BTreeSet<crate::plan::Named>,
+    /// By stack: the rollback triggers of each change set created, in order.
+    pub(super) rollbacks: Vec<(String, crate::aws::Rollback)>,
 }
 
 impl FakeCloudFormation {
