@@ -78,6 +78,7 @@ def install() -> None:
     if _installed:
         return
     _wrap(parsing.ResourceMap, "update", _update_resources)
+    parsing.ResourceMap.delete = _delete_resources
     _wrap(Stack, "create_resources", _create_resources)
     _wrap(Stack, "update", _update_stack_resources)
     _wrap(CloudFormationBackend, "update_stack", _update_stack)
@@ -266,6 +267,40 @@ def clean_up(resource_map: parsing.ResourceMap, old: dict[str, Any], names: list
             resource_map._delete_resource(resource, old[name])
         except Exception as error:
             logger.warning("localaws: could not delete %s during cleanup: %s", name, error)
+
+
+def _delete_resources(resource_map: parsing.ResourceMap) -> None:
+    """Deletes a stack's resources (a delete, or a failed create's rollback) dependents first, as
+    CloudFormation does: a Stage before the Deployment it points at.
+
+    moto walks a set, whose order changes from one process to the next (string hashing), and
+    retries what failed; a handler had meanwhile recorded a DELETE_FAILED that CloudFormation
+    would never have (`StageStillActive` on the Deployment), so the same template rolled back
+    cleanly in one run and with a failed resource in the next.
+    """
+    resources = resource_map._resource_json_map
+    remaining = [
+        name
+        for name in dependents_first(list(resources), resources)
+        if resources[name].get("DeletionPolicy") != "Retain"
+    ]
+    last_error: Exception | None = None
+    previous = len(remaining) + 1
+    # As moto does: passes while the count goes down, for what no reference says.
+    while remaining and len(remaining) < previous:
+        previous = len(remaining)
+        for name in list(remaining):
+            parsed = resource_map._parsed_resources.get(name)
+            try:
+                if parsed is not None and not isinstance(parsed, str):
+                    resource_map._delete_resource(parsed, resources[parsed.logical_resource_id])
+                    resource_map._parsed_resources.pop(parsed.logical_resource_id)
+            except Exception as error:  # noqa: BLE001 - retried in the next pass, as moto does
+                last_error = error
+            else:
+                remaining.remove(name)
+    if remaining and last_error is not None:
+        raise last_error
 
 
 def dependents_first(names: list[str], resources: dict[str, Any]) -> list[str]:

@@ -493,7 +493,9 @@ def test_a_stack_fails_naming_the_action_taken_from_the_role(platform: Platform,
     assert stack_statuses[-2:] == ["ROLLBACK_IN_PROGRESS", status], stack_statuses
     not_deleted = [event for event in failed[1:] if event["ResourceStatus"] == "DELETE_FAILED"]
     assert [event for event in failed[1:] if event["ResourceStatus"] != "DELETE_FAILED"] == []
-    assert bool(not_deleted) == (status == "ROLLBACK_FAILED"), failed
+    assert bool(not_deleted) == (status == "ROLLBACK_FAILED"), [
+        (event["LogicalResourceId"], event["ResourceStatus"], event.get("ResourceStatusReason")) for event in failed
+    ]
     for event in not_deleted:
         reason = event.get("ResourceStatusReason") or ""
         denied = DENIED.match(reason)
