@@ -60,23 +60,7 @@ print(arn)
 
 /// Queues the bodies moto's InvokeEndpoint answers with, in request order (one per sample).
 fn queue_answers(aws: &LocalAws, bodies: &[String]) {
-    let results: Vec<serde_json::Value> = bodies
-        .iter()
-        .map(|body| serde_json::json!({"Body": body, "ContentType": "application/json"}))
-        .collect();
-    let request = serde_json::json!({"account_id": STAGING, "region": REGION, "results": results});
-    aws.boto3(
-        REGION,
-        &format!(
-            r#"
-import os, urllib.request
-request = urllib.request.Request(os.environ["AWS_ENDPOINT_URL"] + "/moto-api/static/sagemaker/endpoint-results",
-    data={request:?}.encode(), headers={{"Content-Type": "application/json"}}, method="POST")
-urllib.request.urlopen(request).read()
-"#,
-            request = request.to_string()
-        ),
-    );
+    aws.queue_endpoint_answers(STAGING, REGION, bodies);
 }
 
 /// A probability per class of `trees` (40 classes), summing to 1.

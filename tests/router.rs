@@ -52,26 +52,11 @@ print(arn)
 
 /// Queues the endpoints' answers, in the order the calls will come.
 fn queue_answers(aws: &LocalAws, answers: &[Vec<f64>]) {
-    let results: Vec<serde_json::Value> = answers
+    let bodies: Vec<String> = answers
         .iter()
-        .map(|answer| {
-            serde_json::json!({"Body": serde_json::to_string(answer).expect("json"),
-                               "ContentType": "application/json"})
-        })
+        .map(|answer| serde_json::to_string(answer).expect("json"))
         .collect();
-    let request = serde_json::json!({"account_id": STAGING, "region": REGION, "results": results});
-    aws.boto3(
-        REGION,
-        &format!(
-            r#"
-import os, urllib.request
-request = urllib.request.Request(os.environ["AWS_ENDPOINT_URL"] + "/moto-api/static/sagemaker/endpoint-results",
-    data={request:?}.encode(), headers={{"Content-Type": "application/json"}}, method="POST")
-urllib.request.urlopen(request).read()
-"#,
-            request = request.to_string()
-        ),
-    );
+    aws.queue_endpoint_answers(STAGING, REGION, &bodies);
 }
 
 /// Invokes the router with the proxy event of `POST /identify` carrying `payloads/<photo>`;

@@ -222,6 +222,29 @@ impl LocalAws {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
+    /// Queues the bodies moto's InvokeEndpoint answers with (JSON), in request order; each
+    /// endpoint takes the next one for a body it has not seen.
+    pub fn queue_endpoint_answers(&self, account: &str, region: &'static str, bodies: &[String]) {
+        let results: Vec<serde_json::Value> = bodies
+            .iter()
+            .map(|body| serde_json::json!({"Body": body, "ContentType": "application/json"}))
+            .collect();
+        let request =
+            serde_json::json!({"account_id": account, "region": region, "results": results});
+        self.boto3(
+            region,
+            &format!(
+                r#"
+import os, urllib.request
+request = urllib.request.Request(os.environ["AWS_ENDPOINT_URL"] + "/moto-api/static/sagemaker/endpoint-results",
+    data={request:?}.encode(), headers={{"Content-Type": "application/json"}}, method="POST")
+urllib.request.urlopen(request).read()
+"#,
+                request = request.to_string()
+            ),
+        );
+    }
+
     /// Environment variables pointing the SDK at this emulator.
     pub fn environment(&self, region: &'static str) -> Vec<(&str, &str)> {
         vec![

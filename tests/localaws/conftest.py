@@ -38,6 +38,23 @@ def run_script(
     )
 
 
+def client_as(url: str, service: str, region: str, credentials: dict[str, str] | None = None, **config):
+    """A boto3 client of the emulator at `url` signing with `credentials` (an STS `Credentials`
+    shape; the account root's `testing` keys when None); `config` goes to botocore's Config."""
+    from botocore.config import Config
+
+    credentials = credentials or {"AccessKeyId": "testing", "SecretAccessKey": "testing"}
+    return boto3.client(
+        service,
+        endpoint_url=url,
+        region_name=region,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials.get("SessionToken"),
+        config=Config(**config),
+    )
+
+
 def start_server(state_dir: Path, *arguments: str) -> str:
     result = run_script(state_dir, "start", *arguments)
     assert result.returncode == 0, f"start failed:\n{result.stderr}"

@@ -8,10 +8,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from conftest import REPO_ROOT, run_script, start_server
+from conftest import REPO_ROOT, client_as, run_script, start_server
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -29,15 +28,7 @@ def enforcing(tmp_path_factory: pytest.TempPathFactory):
 
 
 def client(url: str, service: str, credentials: dict[str, str] | None = None):
-    credentials = credentials or {"AccessKeyId": "testing", "SecretAccessKey": "testing"}
-    return boto3.client(
-        service,
-        endpoint_url=url,
-        region_name=REGION,
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials.get("SessionToken"),
-    )
+    return client_as(url, service, REGION, credentials)
 
 
 @pytest.fixture(scope="module")

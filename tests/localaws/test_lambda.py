@@ -18,7 +18,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from conftest import run_script, start_server
+from conftest import client_as, run_script, start_server
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -582,16 +582,7 @@ def enforcing(tmp_path_factory: pytest.TempPathFactory):
 
 
 def client(url: str, service: str, credentials: dict[str, str] | None = None):
-    credentials = credentials or {"AccessKeyId": "testing", "SecretAccessKey": "testing"}
-    return boto3.client(
-        service,
-        endpoint_url=url,
-        region_name=REGION,
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials.get("SessionToken"),
-        config=Config(retries={"max_attempts": 1}),
-    )
+    return client_as(url, service, REGION, credentials, retries={"max_attempts": 1})
 
 
 def queue_endpoint_answer(url: str, body: str) -> None:
