@@ -39,6 +39,7 @@ import io
 import json
 import logging
 import re
+import urllib.parse
 import uuid
 from typing import Any
 from xml.sax.saxutils import escape
@@ -192,7 +193,7 @@ def _decide(self: Any, iam_request_cls: type, resource: str) -> None:
         (
             found
             for found in (
-                iam.authorize(identity, action, arn, {"aws:RequestedRegion": region})
+                iam.authorize(identity, action, arn, request_context(self, action, region))
                 for arn in resources
             )
             if found is not None
@@ -205,6 +206,19 @@ def _decide(self: Any, iam_request_cls: type, resource: str) -> None:
     if signing_name == "s3":
         iam_request._raise_access_denied()
     raise access_denied(self, denial.message())
+
+
+def request_context(response: Any, action: str, region: str) -> dict[str, str]:
+    """The condition keys a request carries: `aws:RequestedRegion`, and for a bucket listing the
+    `prefix` it asks for as `s3:prefix` (absent when it asks for none, as on AWS: the S3 user
+    guide's "Amazon S3 condition key examples", a listing without the prefix a policy names is
+    not granted)."""
+    context = {"aws:RequestedRegion": region}
+    if action == "s3:ListBucket" and "?" in response.uri:
+        query = urllib.parse.parse_qs(response.uri.split("?", 1)[1], keep_blank_values=True)
+        if "prefix" in query:
+            context["s3:prefix"] = query["prefix"][0]
+    return context
 
 
 def access_denied(response: Any, message: str, code: str | None = None) -> Exception:

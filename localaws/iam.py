@@ -50,6 +50,7 @@ MODELLED_KEYS = frozenset(
         "aws:principaltype",
         "aws:requestedregion",
         "aws:securetransport",
+        "s3:prefix",
     }
 )
 

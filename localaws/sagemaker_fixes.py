@@ -7,9 +7,19 @@ and a metadata-only update clears its approval. On AWS the request's
 `CustomerMetadataProperties` are added to the package's (keys it names are replaced),
 `CustomerMetadataPropertiesToRemove` removes keys, and an absent `ApprovalDescription` leaves
 the description as it was (SageMaker API reference, UpdateModelPackage).
+
+StartPipelineExecution: moto starts a new execution for every call, ignoring
+`ClientRequestToken`. On AWS the token makes the call idempotent ("An idempotent operation
+completes no more than once", SageMaker API reference, StartPipelineExecution): a repeated
+token answers the execution it started. The retrain function relies on it to start one run per
+batch however many invocations race; here a repeated token of the pipeline answers the first
+execution's ARN, checked and recorded under a lock (moto's server is threaded).
 """
 
+import threading
 from typing import Any
+
+_STARTS = threading.Lock()
 
 
 def install() -> None:
@@ -43,3 +53,19 @@ def install() -> None:
         return package.arn
 
     SageMakerModelBackend.update_model_package = update_model_package
+
+    start_pipeline_execution = SageMakerModelBackend.start_pipeline_execution
+
+    def idempotent_start(self: Any, pipeline_name: str, *args: Any, **kwargs: Any) -> dict[str, str]:
+        token = kwargs.get("client_request_token")
+        if token is None and len(args) >= 5:
+            token = args[4]
+        with _STARTS:
+            if token:
+                pipeline = self.pipelines.get(pipeline_name)
+                for arn, execution in (pipeline.pipeline_executions.items() if pipeline else []):
+                    if getattr(execution, "client_request_token", None) == token:
+                        return {"PipelineExecutionArn": arn}
+            return start_pipeline_execution(self, pipeline_name, *args, **kwargs)
+
+    SageMakerModelBackend.start_pipeline_execution = idempotent_start

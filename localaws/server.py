@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> None:
         lambda_functions,
         lambda_runtime,
         runtime_bodies,
+        s3_conditional_writes,
         sagemaker_fixes,
     )
 
@@ -59,6 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     authorization.install()
     bucket_policies.install()
     runtime_bodies.install()
+    s3_conditional_writes.install()
     sagemaker_fixes.install()
     lambda_functions.install()
     lambda_runtime.install(sys.argv[1:] if argv is None else argv)

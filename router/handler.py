@@ -12,10 +12,13 @@ Configuration: the environment variable `ROUTER_CONFIG`, a JSON document:
      "routes": {"trees":   {"model": "trees", "endpoint": "...", "package": "arn:..."},
                 "flowers": {"model": "flowers", "endpoint": "...", "package": null}},
      "low_confidence_threshold": 0.6, "max_image_bytes": 4500000, "timeout_seconds": 5,
-     "namespace": "mlops-images/staging/router", "environment": "staging"}
+     "namespace": "mlops-images/staging/router", "environment": "staging",
+     "review": {"bucket": "mlops-images-staging-data", "prefix": "review/pending/plants/"}}
 
 A route's key is a class name of the parent model. `package` is null or empty when the model
-has no approved package deployed (no endpoint): a request routed there gets 503.
+has no approved package deployed (no endpoint): a request routed there gets 503. `review` is
+optional: absent or null keeps nothing; an object names the data bucket and the key prefix
+(non-empty, ending in "/") where low-confidence requests are kept for human review.
 
 Class names: at a model's first use in the container, `DescribeModelPackage` on its package
 gives `CustomerMetadataProperties["classes"]`, the `s3://bucket/key` URI of a classes.json (a
@@ -32,7 +35,8 @@ Success, 200:
     {"subgroup": {"name", "confidence", "model", "package_version", "top5": [{"name", "confidence"}]},
      "species":  {... the same for the child model ...},
      "low_confidence": <either top-1 confidence below low_confidence_threshold>,
-     "request_id": <requestContext.requestId>}
+     "request_id": <requestContext.requestId>,
+     "kept_for_review": <the request was kept for review (see below)>}
 
 Ranking is by probability descending, ties by class name ascending; confidences are rounded
 to 6 decimals; `package_version` is the package ARN's last path segment.
@@ -43,23 +47,54 @@ Errors answer `{"error": <code>, "message": <what happened and what to do>}`:
 the wrong length, or a model error), 502 no_route, 503 no_endpoint (package null, or the
 endpoint not found), 504 timeout, 500 classes_unavailable, 500 internal (traceback logged).
 
+Review: when `review` is configured, a low-confidence success is kept in its bucket as two
+objects, both written with PutObject and `IfNoneMatch="*"` (nothing existing is overwritten).
+No encryption header is sent, so the bucket's default encryption (SSE-KMS with the data key)
+applies: `ServerSideEncryption="aws:kms"` without a key id would choose the AWS managed key
+`aws/s3` instead (S3 API reference, PutObject).
+
+    <prefix><stem>.jpg or .png   the image as received, ContentType image/jpeg or image/png
+    <prefix><stem>.json          the record, ContentType application/json, written after the image
+
+`<stem>` is `<YYYYmmddTHHMMSSZ>-<id>`: the UTC time the request was received, then the API
+Gateway request id with everything but [A-Za-z0-9-] dropped (at most 64 characters), or a
+uuid4 hex when there is none; S3 lists a prefix oldest first. The record:
+
+    {"version": 1, "request_id": <requestContext.requestId or null>,
+     "received_at": "2026-12-01T07:05:09Z", "environment": <environment>,
+     "image": {"key": <the image's key>, "content_type": "image/jpeg", "bytes": <length>,
+               "sha256": <hex digest>},
+     "parent": {... the answer's subgroup ..., "package": <the parent's package ARN>},
+     "child":  {... the answer's species ..., "package": <the child's package ARN>},
+     "threshold": <low_confidence_threshold>}
+
+Keeping never changes the answer's status or classification: any failure to write is logged
+on stdout as one line ("review copy not kept: " and the traceback), an image written before
+its record failed is deleted (best effort), and the answer says `"kept_for_review": false`.
+
 Metrics: one CloudWatch Embedded Metric Format line per request on stdout, in the configured
 namespace, dimensions [Environment] and [Environment, Outcome] (Outcome: the error code or
-"ok"): Requests, Errors, LowConfidence (Count), Latency (Milliseconds) and, on success,
-ParentConfidence and ChildConfidence (None). The line also carries RequestId and, for an
-error, its Message (log fields, not metrics).
+"ok"): Requests, Errors, LowConfidence, KeptForReview (1 when both objects were written),
+ReviewKeepFailed (1 when keeping was attempted and failed) (Count), Latency (Milliseconds)
+and, on success, ParentConfidence and ChildConfidence (None). The line also carries RequestId
+and, for an error, its Message (log fields, not metrics).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import math
 import os
+import re
 import time
 import traceback
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 import boto3
@@ -83,6 +118,10 @@ TOP_COUNT = 5
 DECIMALS = 6
 ENDPOINT_NOT_FOUND = "Could not find endpoint"
 TIMEOUT_ERRORS = (ReadTimeoutError, ConnectTimeoutError, EndpointConnectionError)
+REVIEW_RECORD_VERSION = 1
+REVIEW_ID_LENGTH = 64
+REVIEW_ID_UNSAFE = re.compile(r"[^A-Za-z0-9-]")
+REVIEW_LOG_PREFIX = "review copy not kept: "
 
 
 # --- configuration ---------------------------------------------------------------------------
@@ -102,6 +141,14 @@ class Model:
 
 
 @dataclass(frozen=True)
+class Review:
+    """Where low-confidence requests are kept for human review: a bucket and a key prefix."""
+
+    bucket: str
+    prefix: str
+
+
+@dataclass(frozen=True)
 class RouterConfig:
     """ROUTER_CONFIG, checked."""
 
@@ -112,6 +159,7 @@ class RouterConfig:
     timeout_seconds: float
     namespace: str
     environment: str
+    review: Review | None = None
 
 
 def _is_number(value: Any) -> bool:
@@ -137,6 +185,20 @@ def _model(document: Any, where: str) -> Model:
         # The stack fills an empty parameter while a model serves nothing.
         package=package or None,
     )
+
+
+def _review(document: Any) -> Review | None:
+    if document is None:
+        return None
+    if not isinstance(document, dict):
+        raise ValueError(
+            f"{CONFIG_VARIABLE}: `review` must be an object with `bucket` and `prefix`, or null"
+        )
+    bucket = _text(document, "bucket", "review.")
+    prefix = _text(document, "prefix", "review.")
+    if not prefix.endswith("/"):
+        raise ValueError(f'{CONFIG_VARIABLE}: `review.prefix` must end with "/" (it is `{prefix}`)')
+    return Review(bucket=bucket, prefix=prefix)
 
 
 def parse_config(text: str) -> RouterConfig:
@@ -167,6 +229,7 @@ def parse_config(text: str) -> RouterConfig:
         timeout_seconds=float(timeout),
         namespace=_text(document, "namespace", ""),
         environment=_text(document, "environment", ""),
+        review=_review(document.get("review")),
     )
 
 
@@ -285,6 +348,8 @@ class Outcome:
     low_confidence: bool = False
     parent_confidence: float | None = None
     child_confidence: float | None = None
+    kept_for_review: bool = False
+    review_keep_failed: bool = False
 
     @property
     def response(self) -> dict:
@@ -311,9 +376,10 @@ def _internal_error(request_id: str | None) -> RouterError:
     return RouterError(500, "internal", message)
 
 
-def _log_exception(request_id: str | None) -> None:
-    """The current traceback on stdout as one log event (Lambda splits events at newlines)."""
-    prefix = f"request {request_id}: " if request_id else ""
+def _log_exception(request_id: str | None, context: str = "") -> None:
+    """The current traceback on stdout as one log event (Lambda splits events at newlines),
+    after the request id and `context` (what failed, when it is not the request)."""
+    prefix = (f"request {request_id}: " if request_id else "") + context
     text = prefix + traceback.format_exc().rstrip("\n")
     print(text.replace("\n", "\r"), flush=True)
 
@@ -576,24 +642,158 @@ def describe(classification: Classification) -> dict:
     }
 
 
+def is_low_confidence(parent: Classification, child: Classification, threshold: float) -> bool:
+    """Whether either model's top-1 confidence, as the answer shows it, is below the threshold."""
+    return _confidence(parent.top[1]) < threshold or _confidence(child.top[1]) < threshold
+
+
 def _success(
-    parent: Classification, child: Classification, threshold: float, request_id: str | None
+    parent: Classification,
+    child: Classification,
+    threshold: float,
+    request_id: str | None,
+    kept_for_review: bool,
+    review_keep_failed: bool,
 ) -> Outcome:
-    parent_confidence = _confidence(parent.top[1])
-    child_confidence = _confidence(child.top[1])
-    low_confidence = parent_confidence < threshold or child_confidence < threshold
+    low_confidence = is_low_confidence(parent, child, threshold)
     body = {
         "subgroup": describe(parent),
         "species": describe(child),
         "low_confidence": low_confidence,
         "request_id": request_id,
+        "kept_for_review": kept_for_review,
     }
-    return Outcome(200, body, "ok", request_id, low_confidence, parent_confidence, child_confidence)
+    return Outcome(
+        200,
+        body,
+        "ok",
+        request_id,
+        low_confidence,
+        _confidence(parent.top[1]),
+        _confidence(child.top[1]),
+        kept_for_review,
+        review_keep_failed,
+    )
 
 
-def route(event: dict, config: RouterConfig, clients: Clients, cache: dict[str, list[str]]) -> Outcome:
-    """One request, start to answer; every failure becomes an error answer."""
+# --- keeping for review ----------------------------------------------------------------------
+
+
+def utc_now() -> datetime:
+    """The current time in UTC (route's clock unless a test gives another)."""
+    return datetime.now(timezone.utc)
+
+
+def _utc(moment: datetime) -> datetime:
+    """The moment in UTC to the second; a naive datetime is taken as UTC already."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).replace(microsecond=0)
+
+
+def image_format(image: bytes) -> tuple[str, str]:
+    """The image's file extension and media type, from its magic bytes (read_image checked them)."""
+    if image.startswith(PNG_MAGIC):
+        return "png", "image/png"
+    if image.startswith(JPEG_MAGIC):
+        return "jpg", "image/jpeg"
+    raise ValueError("the image is neither a JPEG nor a PNG")
+
+
+def review_stem(received_at: datetime, request_id: str | None) -> str:
+    """`<YYYYmmddTHHMMSSZ>-<id>`: the request id with only [A-Za-z0-9-] kept, else a uuid4 hex."""
+    safe = REVIEW_ID_UNSAFE.sub("", request_id or "")[:REVIEW_ID_LENGTH] or uuid.uuid4().hex
+    return f"{_utc(received_at):%Y%m%dT%H%M%SZ}-{safe}"
+
+
+def review_record(
+    config: RouterConfig,
+    request_id: str | None,
+    received_at: datetime,
+    image: bytes,
+    image_key: str,
+    parent: Classification,
+    child: Classification,
+) -> dict:
+    """The record kept beside a low-confidence request's image."""
+    _, content_type = image_format(image)
+    return {
+        "version": REVIEW_RECORD_VERSION,
+        "request_id": request_id,
+        "received_at": f"{_utc(received_at):%Y-%m-%dT%H:%M:%SZ}",
+        "environment": config.environment,
+        "image": {
+            "key": image_key,
+            "content_type": content_type,
+            "bytes": len(image),
+            "sha256": hashlib.sha256(image).hexdigest(),
+        },
+        "parent": {**describe(parent), "package": parent.model.package},
+        "child": {**describe(child), "package": child.model.package},
+        "threshold": config.low_confidence_threshold,
+    }
+
+
+def _put_new(s3: Any, bucket: str, key: str, body: bytes, content_type: str) -> None:
+    """Writes an object that must not exist yet. Without encryption parameters the bucket's
+    default (SSE-KMS with its own key) applies; `ServerSideEncryption="aws:kms"` alone would
+    encrypt with the AWS managed key `aws/s3` instead."""
+    s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, IfNoneMatch="*")
+
+
+def _discard(s3: Any, bucket: str, key: str, request_id: str | None) -> None:
+    """Deletes an image whose record was not written; a failure is logged, not raised."""
+    try:
+        s3.delete_object(Bucket=bucket, Key=key)
+    except Exception:
+        _log_exception(request_id, f"review image `s3://{bucket}/{key}` without its record not deleted: ")
+
+
+def keep_for_review(
+    config: RouterConfig,
+    review: Review,
+    clients: Clients,
+    request_id: str | None,
+    received_at: datetime,
+    image: bytes,
+    parent: Classification,
+    child: Classification,
+) -> bool:
+    """Writes the image, then its record, to the review bucket; whether both were written.
+    Never raises: a failure is logged, and an image written without its record is deleted."""
+    written: str | None = None
+    try:
+        s3 = clients.s3
+        stem = review.prefix + review_stem(received_at, request_id)
+        extension, content_type = image_format(image)
+        image_key = f"{stem}.{extension}"
+        record = review_record(config, request_id, received_at, image, image_key, parent, child)
+        body = json.dumps(record).encode("utf-8")
+        _put_new(s3, review.bucket, image_key, image, content_type)
+        written = image_key
+        _put_new(s3, review.bucket, f"{stem}.json", body, "application/json")
+        return True
+    except Exception:
+        _log_exception(request_id, REVIEW_LOG_PREFIX)
+    if written is not None:
+        _discard(s3, review.bucket, written, request_id)
+    return False
+
+
+# --- the request, start to answer ------------------------------------------------------------
+
+
+def route(
+    event: dict,
+    config: RouterConfig,
+    clients: Clients,
+    cache: dict[str, list[str]],
+    now: Callable[[], datetime] = utc_now,
+) -> Outcome:
+    """One request, start to answer; every failure becomes an error answer. `now` is the clock
+    (UTC) giving the time the request was received, for what is kept for review."""
     request_id = _request_id(event)
+    received_at = now()
     try:
         image = read_image(event, config.max_image_bytes)
         parent, child = identify(image, config, clients, cache)
@@ -602,7 +802,14 @@ def route(event: dict, config: RouterConfig, clients: Clients, cache: dict[str, 
     except Exception:
         _log_exception(request_id)
         return _failure(_internal_error(request_id), request_id)
-    return _success(parent, child, config.low_confidence_threshold, request_id)
+    threshold = config.low_confidence_threshold
+    kept = attempted = False
+    if config.review is not None and is_low_confidence(parent, child, threshold):
+        attempted = True
+        kept = keep_for_review(
+            config, config.review, clients, request_id, received_at, image, parent, child
+        )
+    return _success(parent, child, threshold, request_id, kept, attempted and not kept)
 
 
 # --- metrics ---------------------------------------------------------------------------------
@@ -614,6 +821,8 @@ def metrics_document(config: RouterConfig, outcome: Outcome, latency_ms: float, 
         ("Requests", "Count", 1),
         ("Errors", "Count", 0 if 200 <= outcome.status < 300 else 1),
         ("LowConfidence", "Count", 1 if outcome.low_confidence else 0),
+        ("KeptForReview", "Count", 1 if outcome.kept_for_review else 0),
+        ("ReviewKeepFailed", "Count", 1 if outcome.review_keep_failed else 0),
         ("Latency", "Milliseconds", round(latency_ms, 3)),
     ]
     if outcome.parent_confidence is not None:

@@ -110,6 +110,11 @@ pub enum Command {
         after_help = "Examples:\n  mlops-infra monitor prod\n  mlops-infra monitor prod --model trees --output json"
     )]
     Monitor(MonitorArgs),
+    /// Review the photos the models were unsure of, in a local web page (your own AWS credentials)
+    #[command(
+        after_help = "Examples:\n  mlops-infra review staging\n  mlops-infra review staging --model trees --port 8765 --no-browser"
+    )]
+    Review(ReviewArgs),
     /// Approve a model package (the newest pending one unless a version is given)
     #[command(
         after_help = "Examples:\n  mlops-infra approve staging trees\n  mlops-infra approve staging trees 4 --reason \"top-1 0.91 on the May dataset\""
@@ -164,6 +169,22 @@ pub struct IdentifyArgs {
     pub parent: Option<String>,
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ReviewArgs {
+    /// Environment name: `environments/<ENV>.yaml`
+    pub environment: String,
+    /// A parent model (its photos) or a child model (only the photos routed to it); needed
+    /// when the environment has several parents
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Port on 127.0.0.1 to serve the page on (default: a free one)
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Print the page's address without opening a browser
+    #[arg(long)]
+    pub no_browser: bool,
 }
 
 #[derive(Debug, Args)]

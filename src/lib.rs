@@ -15,6 +15,8 @@ pub mod plan_view;
 pub mod release;
 pub mod render;
 pub mod resource_types;
+pub mod retrain;
+pub mod review;
 pub mod router;
 pub mod stacks;
 pub mod state;

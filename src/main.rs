@@ -12,7 +12,7 @@ use mlops_infra::cli::{CiCommand, Cli, ColorChoice, Command, PipelineCommand};
 use mlops_infra::commands::acceptance::{self, Side};
 use mlops_infra::commands::deploy::{self, Context};
 use mlops_infra::commands::{self, Output};
-use mlops_infra::commands::{identify, monitor, operate, registry};
+use mlops_infra::commands::{identify, monitor, operate, registry, review};
 use mlops_infra::error::ExitStatus;
 use mlops_infra::view::Palette;
 
@@ -148,6 +148,10 @@ fn run_against_aws(
                 Command::Monitor(args) => {
                     monitor::monitor(&platform, project_dir, args, output).await
                 }
+                Command::Review(args) => {
+                    review::review(&platform, &platform, project_dir, args, output, &interrupt)
+                        .await
+                }
                 Command::Approve(args) => {
                     registry::approve(&platform, project_dir, args, output).await
                 }
@@ -261,6 +265,7 @@ fn environment_of(command: &Command) -> Option<String> {
         Command::Destroy(args) => args.environment.clone(),
         Command::Models(args) => args.environment.clone(),
         Command::Monitor(args) => args.environment.clone(),
+        Command::Review(args) => args.environment.clone(),
         Command::Identify(args) => args.environment.clone(),
         Command::Approve(args) => args.environment.clone(),
         Command::Reject(args) => args.environment.clone(),

@@ -132,18 +132,24 @@ pub fn render(
     } else {
         None
     };
-    let function_code = match specs.iter().find_map(|spec| spec.function.as_deref()) {
-        Some(folder) => {
-            let code = StepCode::load_folder(project_dir, folder).map_err(|error| vec![error])?;
-            code.require_in(folder, "the router runs", &["handler.py"])
-                .map_err(|error| vec![error])?;
-            Some(code)
+    let mut function_code = std::collections::BTreeMap::new();
+    for folder in specs.iter().filter_map(|spec| spec.function.as_deref()) {
+        if function_code.contains_key(folder) {
+            continue;
         }
-        None => None,
-    };
+        let code = StepCode::load_folder(project_dir, folder).map_err(|error| vec![error])?;
+        let user = if folder == crate::stacks::ROUTER_CODE {
+            "the router runs"
+        } else {
+            "the retrain function runs"
+        };
+        code.require_in(folder, user, &["handler.py"])
+            .map_err(|error| vec![error])?;
+        function_code.insert(folder.to_string(), code);
+    }
     let code = Code {
         steps: step_code.as_ref(),
-        function: function_code.as_ref(),
+        functions: &function_code,
     };
     let mut rendered = Vec::new();
     let mut errors = Vec::new();
@@ -231,7 +237,8 @@ struct StackContext<'a> {
 /// The code the stacks ship, loaded once for all of them.
 struct Code<'a> {
     steps: Option<&'a StepCode>,
-    function: Option<&'a StepCode>,
+    /// By project folder (`router`, `retrain`).
+    functions: &'a std::collections::BTreeMap<String, StepCode>,
 }
 
 /// A route of a parent model: the sub-group's name and the child model serving it.
@@ -271,6 +278,13 @@ fn render_stack(
             .iter()
             .any(|model| model.serving == crate::config::Serving::Promoted),
     );
+    // The models with a router in front (a `routes` list).
+    let parents: Vec<&Model> = environment
+        .models
+        .iter()
+        .filter(|model| !model.routes.is_empty())
+        .collect();
+    context.insert("parents", &parents);
     context.insert(
         "stack",
         &StackContext {
@@ -326,16 +340,28 @@ fn render_stack(
         assets.extend(asset);
     }
     let mut serving = Vec::new();
-    if let (Some(folder), Some(function_code), Some(parent)) = (
+    if let Some((folder, function_code)) = spec
+        .function
+        .as_deref()
+        .and_then(|folder| Some((folder, code.functions.get(folder)?)))
+    {
+        let asset = function_code.zip_asset(&environment.storage.artifacts_bucket_name, folder);
+        context.insert("function_code", &(&asset.bucket, &asset.key));
+        assets.push(asset);
+    }
+    if spec.function.as_deref() == Some(crate::retrain::CODE) {
+        context.insert(
+            "retrain_config",
+            &crate::retrain::config(environment).to_json(),
+        );
+        context.insert("retrain_tick", crate::retrain::TICK);
+    }
+    if let (Some(crate::stacks::ROUTER_CODE), Some(parent)) = (
         spec.function.as_deref(),
-        code.function,
         spec.model
             .as_deref()
             .and_then(|model| environment.model(model)),
     ) {
-        let asset = function_code.zip_asset(&environment.storage.artifacts_bucket_name, folder);
-        context.insert("function_code", &(&asset.bucket, &asset.key));
-        assets.push(asset);
         let routes: Vec<Route> = crate::router::routes(environment, parent)
             .into_iter()
             .map(|(name, model)| Route { name, model })

@@ -25,6 +25,15 @@ pub struct RouterConfig {
     /// CloudWatch namespace of the metric lines.
     pub namespace: String,
     pub environment: String,
+    /// Where low-confidence photos are kept for people to review (`mlops-infra review`).
+    pub review: ReviewTarget,
+}
+
+/// The data bucket's prefix the router keeps a parent's low-confidence photos under.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReviewTarget {
+    pub bucket: String,
+    pub prefix: String,
 }
 
 /// A model as the router calls it.
@@ -64,6 +73,10 @@ pub fn config(environment: &Environment, parent: &Model) -> RouterConfig {
         timeout_seconds: router.timeout_seconds,
         namespace: format!("{}/{}/router", environment.project, environment.name),
         environment: environment.name.clone(),
+        review: ReviewTarget {
+            bucket: environment.storage.data_bucket_name.clone(),
+            prefix: environment.review.pending_prefix(&parent.name),
+        },
     }
 }
 
@@ -115,6 +128,11 @@ mod tests {
         assert_eq!(routes, ["trees", "flowers", "grasses"]);
         assert_eq!(config.routes["trees"].package, "${TreesPackageArn}");
         assert_eq!(document["namespace"], "mlops-images/staging/router");
+        assert_eq!(
+            document["review"],
+            serde_json::json!({"bucket": environment.storage.data_bucket_name,
+                               "prefix": "review/pending/plants/"})
+        );
         assert!(config.largest_size() < MAX_ENVIRONMENT_BYTES);
     }
 

@@ -12,6 +12,7 @@ const SHARED: &[(&str, &str)] = &[
     ("monitoring", "monitoring.yaml.tera"),
     ("api", "api.yaml.tera"),
     ("ci", "ci.yaml.tera"),
+    ("retrain", "retrain.yaml.tera"),
 ];
 
 /// The stack that creates the CloudFormation service role, and that role's name suffix.
@@ -24,6 +25,7 @@ pub const DEPLOY_ROLE: &str = "cloudformation";
 fn has_stack(environment: &Environment, id: &str) -> bool {
     match id {
         "ci" => environment.ci.is_some(),
+        "retrain" => environment.pipeline.retrain_on_new_data,
         _ => true,
     }
 }
@@ -50,7 +52,7 @@ pub struct StackSpec {
     pub model: Option<String>,
     /// Its template gets `pipeline_definition`, the model's generated pipeline (JSON).
     pub pipeline_definition: bool,
-    /// The project folder of the function code its template deploys (`router`): shipped as
+    /// The project folder of the function code its template deploys (`router`, `retrain`): shipped as
     /// a content-addressed ZIP package.
     pub function: Option<String>,
     /// Its template gets `monitoring_definition`, the model's monitoring pipeline (JSON).
@@ -76,7 +78,7 @@ pub fn stacks(environment: &Environment) -> Vec<StackSpec> {
             template: template.to_string(),
             model: None,
             pipeline_definition: false,
-            function: None,
+            function: (*id == "retrain").then(|| crate::retrain::CODE.to_string()),
             monitoring_definition: false,
         });
     let prefix = &prefix;

@@ -688,7 +688,7 @@ async fn an_apply_ends_with_a_summary_a_person_reads() {
     assert!(
         rerun
             .stderr
-            .contains("Apply complete: 14 created, 0 updated, 1 unchanged, 0 failed (stacks)."),
+            .contains("Apply complete: 15 created, 0 updated, 1 unchanged, 0 failed (stacks)."),
         "{}",
         rerun.stderr
     );
@@ -696,7 +696,7 @@ async fn an_apply_ends_with_a_summary_a_person_reads() {
     // The JSON result goes to stdout for scripts (stdout is not a terminal here).
     let report: serde_json::Value =
         serde_json::from_str(rerun.stdout.trim()).expect("the JSON report");
-    assert_eq!(report["stacks"].as_array().map(Vec::len), Some(15));
+    assert_eq!(report["stacks"].as_array().map(Vec::len), Some(16));
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -381,8 +381,8 @@ fn the_json_plan_carries_totals() {
     assert_eq!(
         document["totals"],
         serde_json::json!({
-            "stacks": {"create": 0, "update": 6, "unchanged": 9, "blocked": 0},
-            "resources": {"add": 0, "change": 7, "replace": 2, "remove": 0},
+            "stacks": {"create": 0, "update": 8, "unchanged": 8, "blocked": 0},
+            "resources": {"add": 0, "change": 9, "replace": 2, "remove": 0},
             "dangerous": 1,
             "broadened": 1,
         })

@@ -1,4 +1,4 @@
-//! Every AWS operation the SDK adapters (`sdk.rs`, `sdk_platform.rs`) call: the IAM action it
+//! Every AWS operation the SDK adapters (`sdk.rs`, `sdk_platform.rs`, `sdk_review.rs`) call: the IAM action it
 //! needs, what it acts on, and the commands that make it. The permission analysis derives the
 //! CodeBuild role's needs from the commands its builds run; a test reads the adapters' source
 //! and fails when they call an operation this table does not list.
@@ -42,6 +42,8 @@ pub enum Command {
     Pipeline,
     CiRun,
     Doctor,
+    /// `review`, run by a person with their own credentials (docs/review.md), never by CI.
+    Review,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +67,7 @@ pub const CALLS: &[Call] = &[
         target: Target::Nothing,
         commands: &[
             Plan, Apply, Destroy, Status, Test, Models, Approve, Promote, Pipeline, CiRun, Doctor,
+            Review,
         ],
     },
     Call {
@@ -298,6 +301,55 @@ pub const CALLS: &[Call] = &[
         target: Target::Named,
         commands: &[Doctor],
     },
+    // `review`: the queue in the data bucket, the photos' copies into raw data, the review log.
+    Call {
+        operation: "s3:ListObjectsV2",
+        action: "s3:ListBucket",
+        target: Target::Named,
+        commands: &[Review],
+    },
+    Call {
+        operation: "s3:GetObject",
+        action: "s3:GetObject",
+        target: Target::Named,
+        commands: &[Review],
+    },
+    Call {
+        operation: "s3:PutObject",
+        action: "s3:PutObject",
+        target: Target::Named,
+        commands: &[Review],
+    },
+    Call {
+        operation: "s3:CopyObject",
+        action: "s3:PutObject",
+        target: Target::Named,
+        commands: &[Review],
+    },
+    Call {
+        operation: "s3:DeleteObject",
+        action: "s3:DeleteObject",
+        target: Target::Named,
+        commands: &[Review],
+    },
+    Call {
+        operation: "sagemaker:DescribeModelPackage",
+        action: "sagemaker:DescribeModelPackage",
+        target: Target::ModelPackages,
+        commands: &[Review],
+    },
+    Call {
+        operation: "logs:CreateLogStream",
+        action: "logs:CreateLogStream",
+        target: Target::Named,
+        commands: &[Review],
+    },
+    Call {
+        operation: "logs:PutLogEvents",
+        action: "logs:PutLogEvents",
+        target: Target::Named,
+        commands: &[Review],
+    },
 ];
 
 /// The commands the environment's CodeBuild projects run (`scripts/ci-build`): the
@@ -369,7 +421,11 @@ mod tests {
 
     #[test]
     fn every_operation_the_adapters_call_is_in_the_table() {
-        let sources = [include_str!("sdk.rs"), include_str!("sdk_platform.rs")];
+        let sources = [
+            include_str!("sdk.rs"),
+            include_str!("sdk_platform.rs"),
+            include_str!("sdk_review.rs"),
+        ];
         let called: Vec<String> = sources.iter().flat_map(|s| operations(s)).collect();
         assert!(called.len() > 20, "the scan found the calls: {called:?}");
         for operation in &called {

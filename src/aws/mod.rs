@@ -6,9 +6,12 @@ pub mod call_log;
 pub mod calls;
 pub mod fake;
 pub mod fake_platform;
+pub mod fake_review;
 pub mod platform;
+pub mod review_store;
 pub mod sdk;
 pub mod sdk_platform;
+mod sdk_review;
 mod signed_http;
 
 use std::collections::BTreeMap;

@@ -16,14 +16,14 @@ use super::{AwsError, AwsResult};
 /// The release flow's clients, sharing one configuration.
 #[derive(Debug, Clone)]
 pub struct SdkPlatform {
-    sagemaker: aws_sdk_sagemaker::Client,
+    pub(super) sagemaker: aws_sdk_sagemaker::Client,
     runtime: aws_sdk_sagemakerruntime::Client,
     ssm: aws_sdk_ssm::Client,
     codebuild: aws_sdk_codebuild::Client,
-    logs: aws_sdk_cloudwatchlogs::Client,
+    pub(super) logs: aws_sdk_cloudwatchlogs::Client,
     iam: aws_sdk_iam::Client,
-    sts: aws_sdk_sts::Client,
-    s3: aws_sdk_s3::Client,
+    pub(super) sts: aws_sdk_sts::Client,
+    pub(super) s3: aws_sdk_s3::Client,
     /// For requests to the platform's own APIs, signed with the same credentials.
     config: SdkConfig,
 }

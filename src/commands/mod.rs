@@ -7,6 +7,7 @@ pub mod identify;
 pub mod monitor;
 pub mod operate;
 pub mod registry;
+pub mod review;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -49,6 +49,8 @@ pub struct Environment {
     pub share_with_accounts: Vec<String>,
     /// The function behind `POST /identify`, one per parent model.
     pub router: super::router::Router,
+    /// Human review of low-confidence photos and the retraining their labels start.
+    pub review: super::review::Review,
 }
 
 /// Container images of the pipeline's jobs.
@@ -314,6 +316,7 @@ pub(super) fn validate(name: &str, raw: RawEnvironment) -> Result<Environment, V
     let pipeline = platform::validate_pipeline(raw.pipeline.unwrap_or_default(), &mut problems);
     let api = platform::validate_api(raw.api.unwrap_or_default(), &mut problems);
     let router = super::router::validate_router(raw.router.unwrap_or_default(), &mut problems);
+    let review = super::review::validate_review(raw.review.unwrap_or_default(), &mut problems);
     let ci = platform::validate_ci(raw.ci, &mut problems);
     let acceptance =
         platform::validate_acceptance(raw.acceptance.unwrap_or_default(), &mut problems);
@@ -392,6 +395,7 @@ pub(super) fn validate(name: &str, raw: RawEnvironment) -> Result<Environment, V
             acceptance,
             share_with_accounts,
             router,
+            review,
         })
     } else {
         Err(problems)

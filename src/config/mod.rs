@@ -12,6 +12,7 @@ mod locate;
 mod names;
 mod platform;
 mod raw;
+pub mod review;
 mod router;
 mod schedule;
 
@@ -22,6 +23,7 @@ pub use names::check_bucket_name;
 pub use platform::{
     Acceptance, Api, Autoscaling, Ci, Endpoint, Monitoring, Pipeline, Range, Serving, Split, Tuning,
 };
+pub use review::{RETRAIN_STATE_PREFIX, Review};
 pub use router::Router;
 
 use crate::error::{InputError, Position, did_you_mean};

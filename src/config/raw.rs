@@ -53,6 +53,23 @@ pub struct RawEnvironment {
     pub registry: Option<RawRegistry>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub router: Option<RawRouter>,
+    /// Human review of the photos the router was unsure of, and the retraining it feeds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub review: Option<RawReview>,
+}
+
+/// Human review and the debounced new-data trigger.
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReview {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expire_days: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claim_minutes: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retrain_batch_size: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retrain_quiet_minutes: Option<u32>,
 }
 
 /// The router in front of a parent model and its children (`POST /identify`).

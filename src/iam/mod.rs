@@ -8,6 +8,8 @@ pub mod pipeline;
 pub mod policy;
 pub mod requirements;
 pub mod resolve;
+pub mod retrain;
+pub mod reviewer;
 pub mod roles;
 pub mod router;
 

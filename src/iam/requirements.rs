@@ -35,6 +35,8 @@ pub fn requirements(resolver: &Resolver) -> Vec<Requirement> {
     }
     all.extend(crate::iam::pipeline::requirements(resolver));
     all.extend(crate::iam::router::requirements(resolver));
+    all.extend(crate::iam::retrain::requirements(resolver));
+    all.extend(crate::iam::reviewer::requirements(resolver));
     codebuild_role(resolver, &mut all);
     let mut seen = BTreeSet::new();
     all.retain(|requirement| {

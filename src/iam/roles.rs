@@ -25,6 +25,28 @@ pub fn roles(resolver: &Resolver) -> Vec<Role> {
     let mut roles = Vec::new();
     for stack in resolver.stacks {
         for (logical_id, resource) in &stack.template.resources {
+            // A managed policy attached to nothing in the templates is for people (the
+            // reviewers' policy): checked as a principal of its own.
+            if resource.resource_type == "AWS::IAM::ManagedPolicy"
+                && !["Roles", "Users", "Groups"]
+                    .iter()
+                    .any(|key| resource.properties.contains_key(*key))
+            {
+                roles.push(Role {
+                    stack: stack.spec.id.clone(),
+                    logical_id: logical_id.clone(),
+                    arn: resolver.arn(stack, logical_id, resource),
+                    policies: vec![policy(
+                        resolver,
+                        stack,
+                        &Node::Map(resource.properties.clone()),
+                    )],
+                    boundary: None,
+                    unreadable_boundary: None,
+                    managed_policies: Vec::new(),
+                });
+                continue;
+            }
             if resource.resource_type != "AWS::IAM::Role" {
                 continue;
             }

@@ -1,7 +1,9 @@
 //! What a router function's role must be allowed, from what `router/handler.py` calls for the
 //! parent model and its children: InvokeEndpoint on each endpoint, DescribeModelPackage on
 //! each model's packages, GetObject on each model's classes.json (and the bucket key), and
-//! writing its own log group.
+//! writing its own log group; and keeping low-confidence photos for review: PutObject (and
+//! DeleteObject, to take back a half-written item) under the parent's review prefix of the data
+//! bucket, with the bucket key's GenerateDataKey.
 
 use std::collections::BTreeMap;
 
@@ -72,6 +74,16 @@ pub fn requirements(resolver: &Resolver) -> Vec<Requirement> {
                     model.pipeline_name
                 ),
             );
+        }
+        let review = format!(
+            "arn:{partition}:s3:::{}/{}ITEM.json",
+            environment.storage.data_bucket_name,
+            environment.review.pending_prefix(parent)
+        );
+        need("s3:PutObject", review.clone());
+        need("s3:DeleteObject", review);
+        if let Some(key_arn) = resolver.bucket_key() {
+            need("kms:GenerateDataKey", key_arn);
         }
         need(
             "logs:PutLogEvents",

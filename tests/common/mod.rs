@@ -114,7 +114,14 @@ pub fn copy_tree(from: &Path, to: &Path) {
 /// A temporary copy of the repository's environments, templates, step code and payloads.
 pub fn project_copy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
-    for folder in ["environments", "templates", "steps", "router", "payloads"] {
+    for folder in [
+        "environments",
+        "templates",
+        "steps",
+        "router",
+        "retrain",
+        "payloads",
+    ] {
         copy_tree(&repo().join(folder), &dir.path().join(folder));
     }
     dir

@@ -99,3 +99,26 @@ def test_approving_a_package_keeps_its_metadata_as_aws_does(aws):
     sagemaker.update_model_package(ModelPackageArn=arn, CustomerMetadataPropertiesToRemove=["run"])
     described = sagemaker.describe_model_package(ModelPackageName=arn)
     assert described["CustomerMetadataProperties"] == {"classes": "s3://b/classes.json"}
+
+
+def test_a_repeated_client_request_token_starts_one_pipeline_execution_as_aws_does(aws):
+    sagemaker = aws("sagemaker")
+    sagemaker.create_pipeline(
+        PipelineName="retrain-idempotency",
+        PipelineDefinition=json.dumps({"Version": "2020-12-01", "Steps": []}),
+        RoleArn="arn:aws:iam::123456789012:role/pipeline",
+    )
+
+    def start(token: str) -> str:
+        return sagemaker.start_pipeline_execution(
+            PipelineName="retrain-idempotency", ClientRequestToken=token
+        )["PipelineExecutionArn"]
+
+    first = start("a" * 64)
+    assert start("a" * 64) == first, "the same token answers the execution it started"
+    second = start("b" * 64)
+    assert second != first
+    listed = sagemaker.list_pipeline_executions(PipelineName="retrain-idempotency")
+    assert sorted(item["PipelineExecutionArn"] for item in listed["PipelineExecutionSummaries"]) == sorted(
+        [first, second]
+    )

@@ -138,3 +138,36 @@ def test_the_codebuild_role_may_protect_the_environments_stacks_only(enforcing, 
     error = refused(lambda: cloudformation.update_termination_protection(StackName="another-stack", EnableTerminationProtection=True))
     assert error["Code"] == "AccessDenied"
     assert "cloudformation:UpdateTerminationProtection on resource: arn:aws:cloudformation:us-east-1:123456789012:stack/another-stack/" in error["Message"]
+
+
+def test_a_listing_is_granted_only_for_the_prefix_the_policy_names(enforcing):
+    """`s3:prefix` is the listing's `prefix` parameter, absent without one (the retrain role may
+    list only `retrain/state/`)."""
+    root_s3 = client(enforcing, "s3")
+    root_s3.create_bucket(Bucket="prefix-condition")
+    iam = client(enforcing, "iam")
+    role = iam.create_role(
+        RoleName="lists-one-prefix",
+        AssumeRolePolicyDocument=json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                           "Action": "sts:AssumeRole"}],
+        }),
+    )["Role"]
+    iam.put_role_policy(
+        RoleName="lists-one-prefix",
+        PolicyName="list",
+        PolicyDocument=json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket",
+                           "Resource": "arn:aws:s3:::prefix-condition",
+                           "Condition": {"StringLike": {"s3:prefix": "retrain/state/*"}}}],
+        }),
+    )
+    credentials = client(enforcing, "sts").assume_role(RoleArn=role["Arn"], RoleSessionName="lister")["Credentials"]
+    s3 = client(enforcing, "s3", credentials)
+    assert s3.list_objects_v2(Bucket="prefix-condition", Prefix="retrain/state/")["KeyCount"] == 0
+    for arguments in ({"Prefix": "raw/"}, {}):
+        with pytest.raises(ClientError) as raised:
+            s3.list_objects_v2(Bucket="prefix-condition", **arguments)
+        assert raised.value.response["Error"]["Code"] == "AccessDenied", arguments

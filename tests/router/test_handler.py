@@ -1,21 +1,26 @@
-"""Tests for router/handler.py: API Gateway events in, answers and metric lines out, against
-fake SageMaker, SageMaker Runtime and S3 clients that record their calls and answer from canned
-data, with the project's sample photos and a generated PNG."""
+"""Tests for router/handler.py: API Gateway events in, answers, metric lines and objects kept
+for review out, against fake SageMaker, SageMaker Runtime and S3 clients that record their calls
+and answer from canned data, with the project's sample photos and a generated PNG."""
 
 from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import importlib.util
 import io
 import json
+import os
+import re
 import sys
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.awsrequest import AWSResponse
 from botocore.exceptions import (
     ClientError,
     ConnectTimeoutError,
@@ -68,6 +73,15 @@ CONFIG = {
 # The parent picks trees (0.91); the trees model picks oak (0.72).
 PLANTS_ANSWER = [0.05, 0.04, 0.91]
 TREES_ANSWER = [0.1, 0.05, 0.72, 0.08, 0.03, 0.02]
+# The trees model picks oak with 0.25, under the threshold: a low-confidence answer.
+LOW_TREES_ANSWER = [0.2, 0.15, 0.25, 0.2, 0.1, 0.1]
+
+DATA_BUCKET = "mlops-images-staging-data"
+REVIEW_PREFIX = "review/pending/plants/"
+REVIEW = {"bucket": DATA_BUCKET, "prefix": REVIEW_PREFIX}
+# When the requests that route() runs with a clock were received (the handler's is the real one).
+RECEIVED = datetime(2026, 12, 1, 7, 5, 9, 654321, tzinfo=timezone.utc)
+STEM = f"{REVIEW_PREFIX}20261201T070509Z-req-1"
 
 
 def streaming(data: bytes) -> StreamingBody:
@@ -97,11 +111,17 @@ class FakeSageMaker:
 
 
 class FakeS3:
-    """GetObject from a map of s3:// URI to the object's bytes."""
+    """GetObject, PutObject and DeleteObject on a map of s3:// URI to the object's bytes.
+    PutObject honours `IfNoneMatch="*"`; `put_failures` maps a key's ending to the exception a
+    PutObject of such a key raises, `delete_failure` is the one DeleteObject raises."""
 
     def __init__(self, objects: dict[str, bytes]):
         self.objects = objects
         self.calls: list[tuple[str, str]] = []
+        self.puts: list[dict] = []
+        self.deletes: list[tuple[str, str]] = []
+        self.put_failures: dict[str, Exception] = {}
+        self.delete_failure: Exception | None = None
 
     def get_object(self, *, Bucket: str, Key: str) -> dict:
         self.calls.append((Bucket, Key))
@@ -109,6 +129,34 @@ class FakeS3:
         if data is None:
             raise client_error("NoSuchKey", "The specified key does not exist.", "GetObject")
         return {"Body": streaming(data), "ContentLength": len(data)}
+
+    def put_object(self, **arguments: Any) -> dict:
+        self.puts.append(arguments)
+        for ending, error in self.put_failures.items():
+            if arguments["Key"].endswith(ending):
+                raise error
+        uri = f"s3://{arguments['Bucket']}/{arguments['Key']}"
+        if arguments.get("IfNoneMatch") == "*" and uri in self.objects:
+            message = "At least one of the pre-conditions you specified did not hold"
+            raise client_error("PreconditionFailed", message, "PutObject")
+        self.objects[uri] = arguments["Body"]
+        return {"ETag": f'"{hashlib.md5(arguments["Body"]).hexdigest()}"'}
+
+    def delete_object(self, *, Bucket: str, Key: str) -> dict:
+        self.deletes.append((Bucket, Key))
+        if self.delete_failure is not None:
+            raise self.delete_failure
+        self.objects.pop(f"s3://{Bucket}/{Key}", None)
+        return {}
+
+    def kept(self) -> dict[str, bytes]:
+        """The objects under the review prefix, by key."""
+        bucket = f"s3://{DATA_BUCKET}/"
+        return {
+            uri[len(bucket) :]: data
+            for uri, data in self.objects.items()
+            if uri.startswith(bucket + REVIEW_PREFIX)
+        }
 
 
 class FakeRuntime:
@@ -245,6 +293,15 @@ def call(request: dict) -> Answer:
     return Answer(response["statusCode"], json.loads(response["body"]), response)
 
 
+def call_at(aws: Aws, request: dict, received_at: datetime = RECEIVED) -> Answer:
+    """Runs route() on the event as the handler does, with the configuration in ROUTER_CONFIG
+    and the fake clients, but with its clock stopped at `received_at`."""
+    config = router.parse_config(os.environ[router.CONFIG_VARIABLE])
+    clients = router.Clients(config.timeout_seconds, sagemaker=aws.sagemaker, runtime=aws.runtime, s3=aws.s3)
+    response = router.route(request, config, clients, {}, now=lambda: received_at).response
+    return Answer(response["statusCode"], json.loads(response["body"]), response)
+
+
 def metric_lines(capsys) -> list[dict]:
     """The Embedded Metric Format documents printed since the last read."""
     lines = capsys.readouterr().out.splitlines()
@@ -290,6 +347,7 @@ HAPPY_BODY = {
     },
     "low_confidence": False,
     "request_id": "req-1",
+    "kept_for_review": False,
 }
 
 
@@ -786,6 +844,15 @@ def test_a_traceback_is_logged_as_one_line(aws, flower, capsys):
         (json.dumps({**CONFIG, "parent": {"model": "plants", "package": None}}), "`parent.endpoint`"),
         (json.dumps({**CONFIG, "namespace": ""}), "`namespace`"),
         (json.dumps({**CONFIG, "parent": {**CONFIG["parent"], "package": 3}}), "`parent.package`"),
+        (json.dumps({**CONFIG, "review": DATA_BUCKET}), "`review` must be an object"),
+        (json.dumps({**CONFIG, "review": {"prefix": REVIEW_PREFIX}}), "`review.bucket`"),
+        (json.dumps({**CONFIG, "review": {**REVIEW, "bucket": 7}}), "`review.bucket`"),
+        (json.dumps({**CONFIG, "review": {"bucket": DATA_BUCKET}}), "`review.prefix`"),
+        (json.dumps({**CONFIG, "review": {**REVIEW, "prefix": ""}}), "`review.prefix`"),
+        (
+            json.dumps({**CONFIG, "review": {**REVIEW, "prefix": "review/pending/plants"}}),
+            '`review.prefix` must end with "/"',
+        ),
     ],
 )
 def test_a_bad_configuration_is_internal_and_logged(aws, monkeypatch, flower, capsys, document, field):
@@ -846,6 +913,8 @@ def test_a_success_prints_one_metric_line(aws, flower, capsys):
                 {"Name": "Requests", "Unit": "Count"},
                 {"Name": "Errors", "Unit": "Count"},
                 {"Name": "LowConfidence", "Unit": "Count"},
+                {"Name": "KeptForReview", "Unit": "Count"},
+                {"Name": "ReviewKeepFailed", "Unit": "Count"},
                 {"Name": "Latency", "Unit": "Milliseconds"},
                 {"Name": "ParentConfidence", "Unit": "None"},
                 {"Name": "ChildConfidence", "Unit": "None"},
@@ -862,6 +931,8 @@ def test_a_success_prints_one_metric_line(aws, flower, capsys):
         "Requests": 1,
         "Errors": 0,
         "LowConfidence": 0,
+        "KeptForReview": 0,
+        "ReviewKeepFailed": 0,
         "ParentConfidence": 0.91,
         "ChildConfidence": 0.72,
     }
@@ -888,8 +959,10 @@ def test_an_error_prints_its_code_as_the_outcome(aws, flower, capsys, prepare, o
     assert document["Errors"] == 1
     assert document["Requests"] == 1
     assert document["LowConfidence"] == 0
+    assert document["KeptForReview"] == 0
+    assert document["ReviewKeepFailed"] == 0
     names = [metric["Name"] for metric in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]]
-    assert names == ["Requests", "Errors", "LowConfidence", "Latency"]
+    assert names == ["Requests", "Errors", "LowConfidence", "KeptForReview", "ReviewKeepFailed", "Latency"]
     assert "ParentConfidence" not in document and "ChildConfidence" not in document
 
 
@@ -913,6 +986,384 @@ def test_each_request_prints_its_own_line(aws, configure, flower, leaf, capsys):
     assert [d["Outcome"] for d in documents] == ["ok", "not_an_image", "ok"]
     assert {d["Environment"] for d in documents} == {"prod"}
     assert {d["_aws"]["CloudWatchMetrics"][0]["Namespace"] for d in documents} == {"mlops-images/prod/router"}
+
+
+# --- keeping for review ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def review(aws, configure) -> Aws:
+    """The fakes, with review configured and the trees model answering with low confidence."""
+    configure(review=REVIEW)
+    aws.runtime.answers[TREES_ENDPOINT] = LOW_TREES_ANSWER
+    return aws
+
+
+def log_lines(capsys) -> list[str]:
+    """The log events printed since the last read that are not metric documents (split at
+    newlines only, as Lambda does: a traceback's lines are joined with carriage returns)."""
+    lines = capsys.readouterr().out.rstrip("\n").split("\n")
+    return [line for line in lines if line and not line.startswith('{"_aws"')]
+
+
+def test_a_low_confidence_answer_is_kept_as_its_image_then_its_record(review, flower):
+    answer = call_at(review, event(flower))
+
+    assert answer.status == 200
+    assert answer.body["low_confidence"] is True
+    assert answer.body["kept_for_review"] is True
+    image, record = review.s3.puts
+    assert image == {
+        "Bucket": DATA_BUCKET,
+        "Key": f"{STEM}.jpg",
+        "Body": flower,
+        "ContentType": "image/jpeg",
+        "IfNoneMatch": "*",
+    }
+    assert record == {
+        "Bucket": DATA_BUCKET,
+        "Key": f"{STEM}.json",
+        "Body": record["Body"],
+        "ContentType": "application/json",
+        "IfNoneMatch": "*",
+    }
+    assert json.loads(record["Body"]) == {
+        "version": 1,
+        "request_id": "req-1",
+        "received_at": "2026-12-01T07:05:09Z",
+        "environment": "staging",
+        "image": {
+            "key": f"{STEM}.jpg",
+            "content_type": "image/jpeg",
+            "bytes": len(flower),
+            "sha256": hashlib.sha256(flower).hexdigest(),
+        },
+        "parent": {**HAPPY_BODY["subgroup"], "package": PLANTS_ARN},
+        "child": {
+            "name": "oak",
+            "confidence": 0.25,
+            "model": "trees",
+            "package_version": "1",
+            "top5": [
+                {"name": "oak", "confidence": 0.25},
+                {"name": "ash", "confidence": 0.2},
+                {"name": "pine", "confidence": 0.2},
+                {"name": "birch", "confidence": 0.15},
+                {"name": "willow", "confidence": 0.1},
+            ],
+            "package": TREES_ARN,
+        },
+        "threshold": 0.6,
+    }
+    assert review.s3.kept() == {f"{STEM}.jpg": flower, f"{STEM}.json": record["Body"]}
+    assert review.s3.deletes == []
+
+
+def test_the_record_shows_the_models_as_the_answer_does(review, flower):
+    review.runtime.answers[PLANTS_ENDPOINT] = [0.3, 0.2, 0.5]
+    review.runtime.answers[TREES_ENDPOINT] = TREES_ANSWER
+
+    answer = call_at(review, event(flower))
+
+    record = json.loads(review.s3.kept()[f"{STEM}.json"])
+    assert answer.body["kept_for_review"] is True
+    assert record["parent"] == {**answer.body["subgroup"], "package": PLANTS_ARN}
+    assert record["child"] == {**answer.body["species"], "package": TREES_ARN}
+
+
+def test_a_kept_answer_is_the_answer_it_would_be_without_review(review, configure, flower):
+    kept = call_at(review, event(flower))
+    configure(review=None)
+    plain = call_at(review, event(flower, request_id="req-2"))
+
+    assert kept.body["kept_for_review"] is True and plain.body["kept_for_review"] is False
+    for body in (kept.body, plain.body):
+        del body["kept_for_review"], body["request_id"]
+    assert kept.body == plain.body
+
+
+def test_a_png_is_kept_as_png(review, png):
+    answer = call_at(review, event(png, content_type="application/x-image"))
+
+    assert answer.body["kept_for_review"] is True
+    assert [(put["Key"], put["ContentType"]) for put in review.s3.puts] == [
+        (f"{STEM}.png", "image/png"),
+        (f"{STEM}.json", "application/json"),
+    ]
+    record = json.loads(review.s3.kept()[f"{STEM}.json"])
+    assert record["image"] == {
+        "key": f"{STEM}.png",
+        "content_type": "image/png",
+        "bytes": len(png),
+        "sha256": hashlib.sha256(png).hexdigest(),
+    }
+
+
+def test_the_keys_use_the_utc_second_the_request_was_received(review, flower):
+    paris = timezone(timedelta(hours=1))
+    call_at(review, event(flower), datetime(2027, 1, 1, 0, 30, 0, 999999, tzinfo=paris))
+
+    assert [put["Key"] for put in review.s3.puts] == [
+        f"{REVIEW_PREFIX}20261231T233000Z-req-1.jpg",
+        f"{REVIEW_PREFIX}20261231T233000Z-req-1.json",
+    ]
+    assert json.loads(review.s3.puts[1]["Body"])["received_at"] == "2026-12-31T23:30:00Z"
+
+
+def test_keys_list_oldest_first(review, flower):
+    call_at(review, event(flower, request_id="zzz"), RECEIVED)
+    call_at(review, event(flower, request_id="aaa"), RECEIVED + timedelta(seconds=1))
+
+    assert sorted(review.s3.kept()) == [
+        f"{REVIEW_PREFIX}20261201T070509Z-zzz.jpg",
+        f"{REVIEW_PREFIX}20261201T070509Z-zzz.json",
+        f"{REVIEW_PREFIX}20261201T070510Z-aaa.jpg",
+        f"{REVIEW_PREFIX}20261201T070510Z-aaa.json",
+    ]
+
+
+@pytest.mark.parametrize(
+    "request_id, stem_id",
+    [
+        ("c0ffee12-3456-7890-abcd-ef0123456789", "c0ffee12-3456-7890-abcd-ef0123456789"),
+        ("../../etc/passwd", "etcpasswd"),
+        ("a b_c.d?e=f&g", "abcdefg"),
+        ("caf\u00e9-\u2615-1", "caf--1"),
+        ("x" * 100, "x" * 64),
+    ],
+    ids=["uuid", "path", "punctuation", "non-ascii", "long"],
+)
+def test_the_request_id_in_a_key_keeps_only_letters_digits_and_hyphens(review, flower, request_id, stem_id):
+    call_at(review, event(flower, request_id=request_id))
+
+    stem = f"{REVIEW_PREFIX}20261201T070509Z-{stem_id}"
+    assert [put["Key"] for put in review.s3.puts] == [f"{stem}.jpg", f"{stem}.json"]
+    assert json.loads(review.s3.puts[1]["Body"])["request_id"] == request_id
+
+
+@pytest.mark.parametrize("request_id", [None, "", "///"], ids=["none", "empty", "nothing-safe"])
+def test_without_a_usable_request_id_a_key_gets_a_random_id(review, flower, request_id):
+    first, second = event(flower), event(flower)
+    for request in (first, second):
+        request["requestContext"]["requestId"] = request_id
+
+    assert call_at(review, first).body["kept_for_review"] is True
+    assert call_at(review, second).body["kept_for_review"] is True
+
+    images = [put["Key"] for put in review.s3.puts if put["Key"].endswith(".jpg")]
+    assert len(images) == 2 and images[0] != images[1]
+    for key in images:
+        assert re.fullmatch(rf"{REVIEW_PREFIX}20261201T070509Z-[0-9a-f]{{32}}\.jpg", key)
+    assert json.loads(review.s3.puts[1]["Body"])["request_id"] == request_id
+
+
+def test_both_puts_refuse_to_overwrite_and_leave_encryption_to_the_bucket(review, flower):
+    # Naming "aws:kms" without a key would encrypt with aws/s3, not the data bucket's key.
+    call_at(review, event(flower))
+
+    assert len(review.s3.puts) == 2
+    for put in review.s3.puts:
+        assert put["IfNoneMatch"] == "*"
+        assert not {"ServerSideEncryption", "SSEKMSKeyId", "BucketKeyEnabled"} & set(put)
+
+
+def test_an_existing_image_is_not_overwritten_nor_deleted(review, flower, capsys):
+    existing = f"s3://{DATA_BUCKET}/{STEM}.jpg"
+    review.s3.objects[existing] = b"an earlier photo"
+
+    answer = call_at(review, event(flower))
+
+    assert answer.status == 200
+    assert answer.body["kept_for_review"] is False
+    assert review.s3.objects[existing] == b"an earlier photo"
+    assert [put["Key"] for put in review.s3.puts] == [f"{STEM}.jpg"]
+    assert review.s3.deletes == []
+    (line,) = log_lines(capsys)
+    assert "PreconditionFailed" in line
+
+
+def test_a_confident_answer_is_not_kept(aws, configure, flower, capsys):
+    configure(review=REVIEW)
+
+    answer = call(event(flower))
+
+    assert answer.body == HAPPY_BODY
+    assert aws.s3.puts == []
+    (document,) = metric_lines(capsys)
+    assert (document["KeptForReview"], document["ReviewKeepFailed"]) == (0, 0)
+
+
+@pytest.mark.parametrize("setting", ["absent", "null"])
+def test_without_review_nothing_is_kept(aws, configure, flower, capsys, setting):
+    if setting == "null":
+        configure(review=None)
+    aws.runtime.answers[TREES_ENDPOINT] = LOW_TREES_ANSWER
+
+    answer = call(event(flower))
+
+    assert answer.status == 200
+    assert answer.body["low_confidence"] is True
+    assert answer.body["kept_for_review"] is False
+    assert aws.s3.puts == []
+    (document,) = metric_lines(capsys)
+    assert (document["LowConfidence"], document["KeptForReview"], document["ReviewKeepFailed"]) == (1, 0, 0)
+
+
+def test_an_error_answer_is_not_kept(review, flower):
+    review.runtime.answers[TREES_ENDPOINT] = ReadTimeoutError(endpoint_url=RUNTIME_URL)
+
+    answer = call_at(review, event(flower))
+
+    assert_error(answer, 504, "timeout")
+    assert review.s3.puts == []
+
+
+def test_a_kept_answer_counts_in_the_metrics(review, flower, capsys):
+    answer = call(event(flower))
+
+    assert answer.body["kept_for_review"] is True
+    assert len(review.s3.kept()) == 2
+    (document,) = metric_lines(capsys)
+    assert_embedded_metric_format(document)
+    assert (document["LowConfidence"], document["KeptForReview"], document["ReviewKeepFailed"]) == (1, 1, 0)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        client_error("AccessDenied", "User is not authorized to perform: kms:GenerateDataKey", "PutObject"),
+        EndpointConnectionError(endpoint_url="https://s3.eu-west-1.amazonaws.com"),
+        RuntimeError("an unexpected failure"),
+    ],
+    ids=["client-error", "botocore-error", "anything"],
+)
+def test_a_failed_record_deletes_its_image_and_the_answer_stands(review, flower, capsys, error):
+    review.s3.put_failures[".json"] = error
+
+    answer = call(event(flower))
+
+    assert answer.status == 200
+    assert answer.body["species"]["name"] == "oak"
+    assert answer.body["low_confidence"] is True
+    assert answer.body["kept_for_review"] is False
+    assert [put["Key"].rsplit(".", 1)[-1] for put in review.s3.puts] == ["jpg", "json"]
+    image_key = review.s3.puts[0]["Key"]
+    assert review.s3.deletes == [(DATA_BUCKET, image_key)]
+    assert review.s3.kept() == {}
+    output = capsys.readouterr().out
+    log, metrics = output.rstrip("\n").split("\n")
+    assert log.startswith("request req-1: review copy not kept: Traceback")
+    assert type(error).__name__ in log
+    document = json.loads(metrics)
+    assert (document["Outcome"], document["Errors"]) == ("ok", 0)
+    assert (document["LowConfidence"], document["KeptForReview"], document["ReviewKeepFailed"]) == (1, 0, 1)
+
+
+def test_a_failed_image_writes_no_record_and_deletes_nothing(review, flower, capsys):
+    review.s3.put_failures[".jpg"] = client_error("AccessDenied", "Access Denied", "PutObject")
+
+    answer = call(event(flower))
+
+    assert answer.status == 200
+    assert answer.body["kept_for_review"] is False
+    assert len(review.s3.puts) == 1 and review.s3.puts[0]["Key"].endswith(".jpg")
+    assert review.s3.deletes == []
+    (document,) = metric_lines(capsys)
+    assert (document["KeptForReview"], document["ReviewKeepFailed"]) == (0, 1)
+
+
+def test_a_failed_delete_is_logged_and_the_answer_stands(review, flower, capsys):
+    review.s3.put_failures[".json"] = client_error("InternalError", "Internal error.", "PutObject")
+    review.s3.delete_failure = client_error("AccessDenied", "Access Denied", "DeleteObject")
+
+    answer = call_at(review, event(flower))
+
+    assert answer.status == 200
+    assert answer.body["kept_for_review"] is False
+    assert review.s3.deletes == [(DATA_BUCKET, f"{STEM}.jpg")]
+    kept, deleted = log_lines(capsys)
+    assert kept.startswith("request req-1: review copy not kept: ") and "InternalError" in kept
+    assert f"`s3://{DATA_BUCKET}/{STEM}.jpg` without its record not deleted" in deleted
+    assert "AccessDenied" in deleted
+
+
+def test_a_failure_to_create_the_s3_client_does_not_fail_the_answer(monkeypatch, configure, flower, capsys):
+    configure(review=REVIEW)
+    runtime = FakeRuntime({PLANTS_ENDPOINT: PLANTS_ANSWER, TREES_ENDPOINT: LOW_TREES_ANSWER})
+    config = router.parse_config(os.environ[router.CONFIG_VARIABLE])
+    # No S3 client is given, so keeping for review creates one; the cache spares reading classes.
+    clients = router.Clients(config.timeout_seconds, sagemaker=FakeSageMaker({}), runtime=runtime)
+
+    def no_client(service, **options):
+        raise RuntimeError(f"cannot create a {service} client")
+
+    monkeypatch.setattr(router.boto3, "client", no_client)
+    cache = {PLANTS_ARN: PLANTS_CLASSES, TREES_ARN: TREES_CLASSES}
+
+    outcome = router.route(event(flower), config, clients, cache, now=lambda: RECEIVED)
+
+    assert outcome.status == 200
+    assert outcome.body["kept_for_review"] is False
+    assert (outcome.kept_for_review, outcome.review_keep_failed) == (False, True)
+    assert "cannot create a s3 client" in capsys.readouterr().out
+
+
+def test_a_real_s3_client_sends_if_none_match_and_no_encryption_header(aws, configure, monkeypatch, flower):
+    """boto3's own S3 client, as Lambda builds it, with its HTTP send replaced by a 200: the
+    parameters pass botocore's validation and become the request's headers."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
+        "AWS_SECRET_ACCESS_KEY": "secret",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    configure(review=REVIEW)
+    aws.runtime.answers[TREES_ENDPOINT] = LOW_TREES_ANSWER
+    s3 = router.Clients(timeout_seconds=5).s3
+    sent = []
+
+    class Empty:
+        def stream(self):
+            return iter([b""])
+
+    def accept(request, **_):
+        sent.append((request.url, dict(request.headers)))
+        return AWSResponse(request.url, 200, {"ETag": '"x"'}, Empty())
+
+    s3.meta.events.register("before-send.s3.PutObject", accept)
+    config = router.parse_config(os.environ[router.CONFIG_VARIABLE])
+    clients = router.Clients(config.timeout_seconds, sagemaker=aws.sagemaker, runtime=aws.runtime, s3=s3)
+    cache = {PLANTS_ARN: PLANTS_CLASSES, TREES_ARN: TREES_CLASSES}
+
+    outcome = router.route(event(flower), config, clients, cache, now=lambda: RECEIVED)
+
+    assert outcome.body["kept_for_review"] is True
+    assert [url.rsplit("/", 4)[-4:] for url, _ in sent] == [
+        ["review", "pending", "plants", "20261201T070509Z-req-1.jpg"],
+        ["review", "pending", "plants", "20261201T070509Z-req-1.json"],
+    ]
+    headers = [
+        {name.lower(): value.decode() if isinstance(value, bytes) else value for name, value in raw.items()}
+        for _, raw in sent
+    ]
+    for sent_headers in headers:
+        assert sent_headers["if-none-match"] == "*"
+        assert not any(name.startswith("x-amz-server-side-encryption") for name in sent_headers)
+    assert [sent_headers["content-type"] for sent_headers in headers] == ["image/jpeg", "application/json"]
+
+
+def test_a_review_configuration_is_read(configure):
+    document = configure(review=REVIEW)
+
+    config = router.parse_config(json.dumps(document))
+
+    assert config.review == router.Review(bucket=DATA_BUCKET, prefix=REVIEW_PREFIX)
+    assert router.parse_config(json.dumps(CONFIG)).review is None
+    assert router.parse_config(json.dumps({**CONFIG, "review": None})).review is None
+
 
 
 # --- clients ---------------------------------------------------------------------------------
