@@ -47,15 +47,19 @@ def main(argv: list[str] | None = None) -> None:
         authorization,
         bucket_policies,
         cfn_iam,
+        drift,
         engine,
         lambda_functions,
         lambda_runtime,
+        operations,
         runtime_bodies,
         s3_conditional_writes,
         sagemaker_fixes,
     )
 
     engine.install()
+    operations.install()  # after engine: it wraps engine's change set fixes
+    drift.install()
     cfn_iam.install()
     authorization.install()
     bucket_policies.install()

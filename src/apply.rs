@@ -395,6 +395,7 @@ async fn apply_stack<C: CloudFormation>(
         role_arn: stack.deploy_role.clone(),
         description: format!("mlops-infra apply of {} ({})", plan.environment, stack.id),
         rollback: stack.rollback.clone(),
+        revert_drift: stack.revert_drift,
     };
     let change_set = match retry(polling, || client.create_change_set(&request)).await {
         Ok(id) => id,
@@ -416,8 +417,39 @@ async fn apply_stack<C: CloudFormation>(
             };
         }
         Ok(ChangeSetStatus::Failed(reason)) => {
+            // A failed pre-deployment validation says what failed in DescribeEvents: that
+            // comes first, CloudFormation's general reason after it.
+            let source = crate::aws::EventSource::ChangeSet(change_set.clone());
+            let failed_checks: Vec<String> =
+                retry(polling, || client.operation_events(&source, true))
+                    .await
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|event| event.validation)
+                    .filter(|validation| validation.status == "FAILED")
+                    .map(|validation| {
+                        format!(
+                            "{}{}: {}",
+                            validation.name,
+                            validation
+                                .path
+                                .map(|path| format!(" at {path}"))
+                                .unwrap_or_default(),
+                            validation
+                                .reason
+                                .unwrap_or_else(|| "no reason given".into())
+                        )
+                    })
+                    .collect();
             let _ = client.delete_change_set(&change_set).await;
-            return failed(format!("the change set failed: {reason}"));
+            return failed(if failed_checks.is_empty() {
+                format!("the change set failed: {reason}")
+            } else {
+                format!(
+                    "the change set failed validation: {} ({reason})",
+                    failed_checks.join("; ")
+                )
+            });
         }
         Err(error) => {
             let _ = client.delete_change_set(&change_set).await;
@@ -500,6 +532,47 @@ async fn apply_stack<C: CloudFormation>(
     outcome
 }
 
+/// Why an operation failed, from its failed events (`DescribeEvents`, oldest first): the first
+/// resource that failed and its reason, or a pre-deployment validation's own message. `None`
+/// when the events are not answered or name no resource.
+async fn root_cause<C: CloudFormation>(
+    client: &C,
+    operation: &str,
+    stack_name: &str,
+    polling: Polling,
+) -> Option<(Option<String>, String)> {
+    let source = crate::aws::EventSource::Operation(operation.to_string());
+    let events = retry(polling, || client.operation_events(&source, true))
+        .await
+        .ok()?;
+    let first = events.iter().find(|event| {
+        event.validation.is_some()
+            || (event.event_type != "STACK_EVENT"
+                && event.logical_id.as_deref() != Some(stack_name))
+    })?;
+    let reason = match &first.validation {
+        Some(validation) => format!(
+            "{}{}: {}",
+            validation.name,
+            validation
+                .path
+                .as_deref()
+                .map(|path| format!(" at {path}"))
+                .unwrap_or_default(),
+            validation
+                .reason
+                .clone()
+                .or(first.reason.clone())
+                .unwrap_or_else(|| "no reason given".into())
+        ),
+        None => first
+            .reason
+            .clone()
+            .unwrap_or_else(|| "no reason given".into()),
+    };
+    Some((first.logical_id.clone(), reason))
+}
+
 /// Polls the stack until it settles, reporting new events; on failure names the first
 /// resource that failed and why.
 async fn wait_for_stack<C: CloudFormation>(
@@ -549,6 +622,18 @@ async fn wait_for_stack<C: CloudFormation>(
         if !current.status.is_in_progress() && !current.status.is_review() {
             let status = current.status.0.clone();
             if current.status.is_failure() {
+                // The operation's own failed events say why first; the stack events are
+                // the fallback where DescribeEvents is not answered.
+                if let Some(operation) = current.last_operation_id.clone()
+                    && let Some((resource, reason)) =
+                        root_cause(client, &operation, &stack.name, polling).await
+                {
+                    return Outcome::Failed {
+                        status: Some(status),
+                        resource,
+                        reason,
+                    };
+                }
                 let first = new_events.iter().find(|event| {
                     event.status.ends_with("_FAILED") && event.logical_id != stack.name
                 });

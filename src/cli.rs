@@ -81,7 +81,7 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Show each stack's status and last update
     #[command(after_help = "Example:\n  mlops-infra status staging")]
-    Status(EnvironmentArgs),
+    Status(StatusArgs),
     /// Print the stacks' outputs
     #[command(
         after_help = "Example:\n  mlops-infra outputs staging --output json | jq '.storage.DataBucketName'"
@@ -305,6 +305,15 @@ pub struct EnvironmentArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Environment name: `environments/<ENV>.yaml`
+    pub environment: String,
+    /// Run drift detection and list what was changed outside CloudFormation
+    #[arg(long)]
+    pub drift: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct PlanArgs {
     /// Environment name: `environments/<ENV>.yaml`
     pub environment: String,
@@ -320,6 +329,12 @@ pub struct PlanArgs {
     /// Save the plan, to apply exactly it later with `apply FILE`
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Run drift detection on the deployed stacks and show what was changed outside CloudFormation
+    #[arg(long)]
+    pub refresh: bool,
+    /// Plan drift-aware change sets that put back what was changed outside CloudFormation (implies --refresh)
+    #[arg(long)]
+    pub revert_drift: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -345,6 +360,9 @@ pub struct ApplyArgs {
     /// Stacks applied at once
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
+    /// Put back what was changed outside CloudFormation (drift-aware change sets; a rollback restores what was there)
+    #[arg(long)]
+    pub revert_drift: bool,
     /// The result as JSON on stdout too (the default when stdout is not a terminal)
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,

@@ -260,7 +260,8 @@ async fn clients(
 fn environment_of(command: &Command) -> Option<String> {
     Some(match command {
         Command::Plan(args) => args.environment.clone(),
-        Command::Status(args) | Command::Doctor(args) => args.environment.clone(),
+        Command::Status(args) => args.environment.clone(),
+        Command::Doctor(args) => args.environment.clone(),
         Command::Outputs(args) => args.environment.clone(),
         Command::Destroy(args) => args.environment.clone(),
         Command::Models(args) => args.environment.clone(),

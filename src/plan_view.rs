@@ -241,7 +241,106 @@ pub fn text(plan: &Plan, color: bool) -> String {
         write_stack(&mut out, stack, &colors);
     }
     let _ = writeln!(out, "\n{}", summary_line(plan));
+    if let Some(line) = drift_summary(plan) {
+        let _ = writeln!(out, "{line}");
+    }
     out
+}
+
+/// The plan's drift in one line, when drift detection ran.
+pub fn drift_summary(plan: &Plan) -> Option<String> {
+    if !plan.drift_checked {
+        return None;
+    }
+    let drifted: Vec<&StackPlan> = plan
+        .stacks
+        .iter()
+        .filter(|stack| !stack.drift.is_empty())
+        .collect();
+    let resources: usize = drifted.iter().map(|stack| stack.drift.len()).sum();
+    Some(if resources == 0 {
+        "Drift: none; every deployed resource matches its template.".to_string()
+    } else {
+        format!(
+            "Drift: {resources} resource(s) in {} stack(s) changed outside CloudFormation{}.",
+            drifted.len(),
+            if plan.stacks.iter().any(|stack| stack.revert_drift) {
+                "; this apply puts them back"
+            } else {
+                "; `apply --revert-drift` puts them back"
+            }
+        )
+    })
+}
+
+/// A change set's pre-deployment validation results, one line each.
+fn validation_lines(stack: &StackPlan) -> Vec<String> {
+    stack
+        .validations
+        .iter()
+        .map(|validation| {
+            let what = match (validation.status.as_str(), validation.mode.as_str()) {
+                ("FAILED", "WARN") => "validation warning",
+                ("FAILED", _) => "validation failed",
+                _ => "validation skipped",
+            };
+            let at = validation
+                .path
+                .as_deref()
+                .map(|path| format!(" at {path}"))
+                .unwrap_or_default();
+            let reason = validation
+                .reason
+                .as_deref()
+                .map(|reason| format!(": {reason}"))
+                .unwrap_or_default();
+            format!("! {what}: {}{at}{reason}", validation.name)
+        })
+        .collect()
+}
+
+/// What drift detection found in the stack, and what this apply does about it.
+fn drift_lines(stack: &StackPlan) -> Vec<String> {
+    let mut lines = Vec::new();
+    for drifted in &stack.drift {
+        let drift = &drifted.drift;
+        let id = &drift.logical_id;
+        if drift.status == "DELETED" {
+            lines.push(format!(
+                "! drift: {id} ({}) was deleted outside CloudFormation; {}",
+                drift.resource_type,
+                if stack.revert_drift {
+                    "this apply creates it again"
+                } else {
+                    "`apply --revert-drift` creates it again"
+                }
+            ));
+            continue;
+        }
+        let shown = |value: &Option<String>| value.as_deref().map_or("(none)".to_string(), cut);
+        for difference in &drift.differences {
+            let property = difference.path.trim_start_matches('/').replace('/', ".");
+            let (expected, actual) = (shown(&difference.expected), shown(&difference.actual));
+            let consequence = match (stack.revert_drift, drifted.touched) {
+                (true, _) => format!("this apply puts it back to {expected}"),
+                (false, true) => format!(
+                    "warning: this apply updates {id} and writes the template's {expected} over it (`--revert-drift` to do so for all drift)"
+                ),
+                (false, false) => format!(
+                    "untouched by this apply (template: {expected}; `--revert-drift` puts it back)"
+                ),
+            };
+            let marker = if !stack.revert_drift && drifted.touched {
+                "!"
+            } else {
+                "~"
+            };
+            lines.push(format!(
+                "{marker} drift: {id} {property} was changed outside CloudFormation to {actual}; {consequence}"
+            ));
+        }
+    }
+    lines
 }
 
 fn write_stack(out: &mut String, stack: &StackPlan, colors: &Colors) {
@@ -255,6 +354,12 @@ fn write_stack(out: &mut String, stack: &StackPlan, colors: &Colors) {
     let _ = writeln!(out, "{style}{marker} {}{style:#} ({label})", stack.name);
     if let Some(note) = &stack.note {
         let _ = writeln!(out, "    {note}");
+    }
+    for line in validation_lines(stack) {
+        let _ = writeln!(out, "    {line}");
+    }
+    for line in drift_lines(stack) {
+        let _ = writeln!(out, "    {line}");
     }
     if stack.action == StackAction::NoChange || stack.action == StackAction::Blocked {
         return;
@@ -521,7 +626,33 @@ pub fn markdown(plan: &Plan) -> String {
         let _ = writeln!(out, "```\n\n</details>");
     }
     write_markdown_grants(&mut out, plan);
+    write_markdown_checks(&mut out, plan);
     out
+}
+
+/// Drift and validation results as a list a reviewer sees without unfolding the details.
+fn write_markdown_checks(out: &mut String, plan: &Plan) {
+    let lines: Vec<(String, String)> = plan
+        .stacks
+        .iter()
+        .flat_map(|stack| {
+            validation_lines(stack)
+                .into_iter()
+                .chain(drift_lines(stack))
+                .map(move |line| (stack.name.clone(), line))
+        })
+        .collect();
+    if let Some(summary) = drift_summary(plan) {
+        let _ = writeln!(out, "\n{summary}");
+    }
+    if lines.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n#### Drift and validation\n");
+    for (stack, line) in lines {
+        let line = line.trim_start_matches(['!', '~', ' ']);
+        let _ = writeln!(out, "- `{stack}`: {line}");
+    }
 }
 
 /// New grants as a Markdown table, outside the folded details: they need a reviewer's eye.

@@ -9,7 +9,8 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::apply::{CHANGE_SET_PREFIX, Polling, retry};
 use crate::aws::{
-    AwsResult, ChangeSetKind, ChangeSetRequest, ChangeSetStatus, CloudFormation, TemplateSource,
+    AwsResult, ChangeSetKind, ChangeSetRequest, ChangeSetStatus, CloudFormation, DriftDetection,
+    EventSource, ResourceDrift, TemplateSource, Validation,
 };
 use crate::config::Environment;
 use crate::plan::{self, Deployed, Plan, StackAction};
@@ -45,6 +46,52 @@ pub async fn read<C: CloudFormation>(
     })
 }
 
+/// What `plan` also asks CloudFormation: drift detection on the deployed stacks
+/// (`--refresh`), and drift-aware change sets (`--revert-drift`, which needs the drift).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Refresh {
+    pub drift: bool,
+    pub revert_drift: bool,
+}
+
+/// Runs drift detection on each of `stacks` (concurrently, bounded; one detection per stack,
+/// as CloudFormation allows) and reads the drifted resources of each.
+pub async fn detect_drift<C: CloudFormation>(
+    client: &C,
+    stacks: &[String],
+    polling: Polling,
+) -> AwsResult<BTreeMap<String, Vec<ResourceDrift>>> {
+    stream::iter(stacks.iter().map(|name| async move {
+        let id = retry(polling, || client.detect_drift(name)).await?;
+        let mut delay = polling.initial.min(std::time::Duration::from_secs(2));
+        // A detection that could not check everything still reports what it found.
+        while let DriftDetection::Running = retry(polling, || client.drift_detection(&id)).await? {
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(polling.max);
+        }
+        let drifts = retry(polling, || client.resource_drifts(name)).await?;
+        Ok::<_, crate::aws::AwsError>((name.clone(), drifts))
+    }))
+    .buffer_unordered(CONCURRENCY)
+    .try_collect()
+    .await
+}
+
+/// A change set's pre-deployment validation results; none where CloudFormation does not
+/// report them (`DescribeEvents` unavailable).
+async fn validations<C: CloudFormation>(client: &C, id: &str, polling: Polling) -> Vec<Validation> {
+    let source = EventSource::ChangeSet(id.to_string());
+    retry(polling, || client.operation_events(&source, false))
+        .await
+        .map(|events| {
+            events
+                .into_iter()
+                .filter_map(|event| event.validation)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Plans: reads the deployed state, computes the plan, and for stacks with changes asks
 /// CloudFormation for a change set to confirm which resources change and which are replaced,
 /// then plans again with that. `change_set_name` is injected (tests use a fixed one).
@@ -55,9 +102,20 @@ pub async fn plan<C: CloudFormation>(
     serving: BTreeMap<String, crate::release::serving::Resolved>,
     polling: Polling,
     change_set_name: &str,
+    refresh: Refresh,
 ) -> AwsResult<Plan> {
     let mut deployed = read(client, rendered, polling).await?;
     deployed.serving = serving;
+    if refresh.drift || refresh.revert_drift {
+        let names: Vec<String> = deployed
+            .stacks
+            .iter()
+            .filter(|(_, stack)| stack.status.is_complete() && !stack.status.needs_recreate())
+            .map(|(name, _)| name.clone())
+            .collect();
+        deployed.drift = Some(detect_drift(client, &names, polling).await?);
+        deployed.revert_drift = refresh.revert_drift;
+    }
     let first = plan::plan(environment, rendered, &deployed);
     deployed.assets_present = present_assets(client, &first, polling).await?;
     for named in plan::named_to_create(&first, rendered) {
@@ -99,6 +157,7 @@ pub async fn plan<C: CloudFormation>(
                 role_arn: None,
                 description: "mlops-infra plan preview (deleted right after)".into(),
                 rollback: None,
+                revert_drift: refresh.revert_drift,
             };
             let id = retry(polling, || client.create_change_set(&request)).await?;
             let described = loop {
@@ -111,16 +170,20 @@ pub async fn plan<C: CloudFormation>(
                     other => break other,
                 }
             };
+            let checks = validations(client, &id, polling).await;
             let deleted = retry(polling, || client.delete_change_set(&id)).await;
             let change_set = described?;
             deleted?;
-            Ok::<_, crate::aws::AwsError>((stack.name.clone(), change_set))
+            Ok::<_, crate::aws::AwsError>((stack.name.clone(), change_set, checks))
         }
     }))
     .buffer_unordered(CONCURRENCY)
     .try_collect()
     .await?;
-    for (name, change_set) in results {
+    for (name, change_set, checks) in results {
+        if !checks.is_empty() {
+            deployed.validations.insert(name.clone(), checks);
+        }
         match change_set.status {
             ChangeSetStatus::Ready => {
                 deployed.change_sets.insert(name, change_set.changes);

@@ -26,6 +26,7 @@ async fn apply(
         allow_replace: Vec::new(),
         stacks: Vec::new(),
         concurrency: 3,
+        revert_drift: false,
         output: mlops_infra::cli::OutputFormat::Text,
     };
     extra(&mut args);
@@ -43,6 +44,8 @@ async fn plan(fake: &FakeCloudFormation, project: &Path, out_file: Option<&Path>
         detailed_exitcode: true,
         stacks: Vec::new(),
         out: out_file.map(Path::to_path_buf),
+        refresh: false,
+        revert_drift: false,
     };
     let platform = FakePlatform::new("222222222222");
     capture("plan", async |output, context| {
@@ -555,8 +558,9 @@ async fn step_code_is_uploaded_once_and_not_again_while_unchanged() {
 async fn status_and_outputs_refuse_another_accounts_credentials() {
     let fake = FakeCloudFormation::new();
     fake.set_caller_account("333333333333");
-    let args = mlops_infra::cli::EnvironmentArgs {
+    let args = mlops_infra::cli::StatusArgs {
         environment: "staging".into(),
+        drift: false,
     };
     let status = capture("status", async |output, context| {
         deploy::status(&fake, &repo(), &args, output, context).await
@@ -719,8 +723,9 @@ async fn status_is_a_table_in_launch_order() {
     })
     .await;
     assert_eq!(applied.status, ExitStatus::Success, "{}", applied.stderr);
-    let args = mlops_infra::cli::EnvironmentArgs {
+    let args = mlops_infra::cli::StatusArgs {
         environment: "staging".into(),
+        drift: false,
     };
     let status = capture("status", async |output, context| {
         deploy::status(&fake, &repo(), &args, output, context).await
@@ -763,6 +768,7 @@ async fn new_grants_need_confirmation() {
             allow_replace: Vec::new(),
             stacks: Vec::new(),
             concurrency: 3,
+            revert_drift: false,
             output: mlops_infra::cli::OutputFormat::Text,
         };
         let platform = FakePlatform::new("222222222222");

@@ -225,6 +225,7 @@ async fn a_stack_is_read_with_its_original_template() {
             last_updated: Some("2023-11-14T22:23:20Z".into()),
             role_arn: Some("arn:aws:iam::123456789012:role/mlops-dev-cloudformation".into()),
             template_body: BODY.into(),
+            last_operation_id: None,
         }
     );
     assert_eq!(template.num_calls(), 1);
@@ -448,6 +449,7 @@ async fn a_change_set_request_carries_everything_it_was_given() {
             alarm_arns: vec!["arn:aws:cloudwatch:us-east-1:123456789012:alarm:e-5xx-errors".into()],
             monitoring_minutes: 15,
         }),
+        revert_drift: true,
     };
     assert_eq!(
         adapter.create_change_set(&request).await,
@@ -468,6 +470,11 @@ async fn a_change_set_request_carries_everything_it_was_given() {
     assert_eq!(input.template_body(), None);
     let rollback = input.rollback_configuration().expect("rollback triggers");
     assert_eq!(rollback.monitoring_time_in_minutes(), Some(15));
+    assert_eq!(
+        input.deployment_mode(),
+        Some(&aws_sdk_cloudformation::types::DeploymentMode::RevertDrift),
+        "a drift-aware change set"
+    );
     let triggers: Vec<(Option<&str>, Option<&str>)> = rollback
         .rollback_triggers()
         .iter()
@@ -520,6 +527,7 @@ async fn an_update_change_set_for_a_missing_stack_is_a_validation_error() {
         role_arn: None,
         description: String::new(),
         rollback: None,
+        revert_drift: false,
     };
     assert_eq!(
         adapter.create_change_set(&request).await,
@@ -866,6 +874,7 @@ fn topic_request(
         role_arn: None,
         description: "aws_adapter test".into(),
         rollback: None,
+        revert_drift: false,
     }
 }
 

@@ -303,3 +303,26 @@ fn credentials_of_another_account_are_refused() {
         result.stderr
     );
 }
+
+#[test]
+fn a_name_taken_outside_the_stacks_fails_its_change_set_with_the_validations_own_words() {
+    let aws = LocalAws::start(ACCOUNT);
+    let environment = aws.environment(REGION);
+    let project = project_copy();
+    // Someone made the retrain function's log group by hand.
+    aws.boto3(
+        REGION,
+        "import boto3; boto3.client('logs').create_log_group(logGroupName='/aws/lambda/mlops-images-staging-retrain')",
+    );
+    let applied = run_with(project.path(), &["apply", "staging", "--yes"], &environment);
+    assert_eq!(applied.code, 1, "{}", applied.stderr);
+    // CloudFormation's pre-deployment validation refused the change set; its own message,
+    // read through DescribeEvents, comes first.
+    assert!(
+        applied.stderr.contains(
+            "the change set failed validation: NAME_CONFLICT_VALIDATION at /Resources/LogGroup: Resource of type 'AWS::Logs::LogGroup' with identifier '/aws/lambda/mlops-images-staging-retrain' already exists."
+        ),
+        "{}",
+        applied.stderr
+    );
+}

@@ -29,6 +29,7 @@ async fn deployed(fake: &FakeCloudFormation, platform: &FakePlatform) -> String 
         allow_replace: Vec::new(),
         stacks: Vec::new(),
         concurrency: 3,
+        revert_drift: false,
         output: OutputFormat::Text,
     };
     let applied = capture("apply", async |output, context| {

@@ -78,6 +78,7 @@ async fn played(width: fn() -> Option<usize>) -> vt100::Parser {
         allow_replace: Vec::new(),
         stacks: Vec::new(),
         concurrency: 3,
+        revert_drift: false,
         output: mlops_infra::cli::OutputFormat::Text,
     };
     let run = capture_live("live", width, async |output, context| {

@@ -78,6 +78,7 @@ fn deployed(stacks: &[RenderedStack]) -> Deployed {
                 last_updated: Some("2026-11-01T00:00:00Z".into()),
                 role_arn: stack.deploy_role.clone(),
                 template_body: stack.body.clone(),
+                last_operation_id: None,
             },
         );
     }

@@ -38,6 +38,7 @@ async fn deployed() -> Deployed {
         allow_replace: Vec::new(),
         stacks: Vec::new(),
         concurrency: 3,
+        revert_drift: false,
         output: mlops_infra::cli::OutputFormat::Text,
     };
     let applied = capture("apply", async |output, context| {
@@ -74,6 +75,8 @@ async fn plan_at(
         detailed_exitcode: true,
         stacks: Vec::new(),
         out: None,
+        refresh: false,
+        revert_drift: false,
     };
     capture("plan", async |output, context| {
         deploy::plan(fake, platform, project, &args, output, context).await

@@ -32,6 +32,7 @@ fn apply_args(environment: &str) -> ApplyArgs {
         allow_replace: Vec::new(),
         stacks: Vec::new(),
         concurrency: 3,
+        revert_drift: false,
         output: mlops_infra::cli::OutputFormat::Text,
     }
 }
@@ -56,6 +57,8 @@ async fn plan_text(fake: &FakeCloudFormation, platform: &FakePlatform, env: &str
         detailed_exitcode: true,
         stacks: Vec::new(),
         out: None,
+        refresh: false,
+        revert_drift: false,
     };
     capture("test", async |output, context| {
         deploy::plan(fake, platform, &repo(), &args, output, context).await
@@ -784,6 +787,8 @@ async fn a_protected_endpoint_update_is_watched_by_its_alarms() {
             detailed_exitcode: true,
             stacks: Vec::new(),
             out: None,
+            refresh: false,
+            revert_drift: false,
         };
         deploy::plan(&fake, &platform, project.path(), &args, output, context).await
     })

@@ -44,6 +44,8 @@ pub enum Command {
     Doctor,
     /// `review`, run by a person with their own credentials (docs/review.md), never by CI.
     Review,
+    /// Drift detection: `plan --refresh`, `status --drift`, `apply --revert-drift`.
+    Drift,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -300,6 +302,32 @@ pub const CALLS: &[Call] = &[
         action: "iam:SimulatePrincipalPolicy",
         target: Target::Named,
         commands: &[Doctor],
+    },
+    Call {
+        operation: "cloudformation:DescribeEvents",
+        action: "cloudformation:DescribeEvents",
+        target: Target::Stacks,
+        commands: &[Plan, Apply, Promote],
+    },
+    // Drift detection reads each resource with the caller's own permissions, as CloudFormation
+    // does: a person or role that runs it needs read access to what the stacks hold.
+    Call {
+        operation: "cloudformation:DetectStackDrift",
+        action: "cloudformation:DetectStackDrift",
+        target: Target::Stacks,
+        commands: &[Drift],
+    },
+    Call {
+        operation: "cloudformation:DescribeStackDriftDetectionStatus",
+        action: "cloudformation:DescribeStackDriftDetectionStatus",
+        target: Target::Any,
+        commands: &[Drift],
+    },
+    Call {
+        operation: "cloudformation:DescribeStackResourceDrifts",
+        action: "cloudformation:DescribeStackResourceDrifts",
+        target: Target::Stacks,
+        commands: &[Drift],
     },
     // `review`: the queue in the data bucket, the photos' copies into raw data, the review log.
     Call {

@@ -36,6 +36,10 @@ pub struct DeployedStack {
     /// The service role CloudFormation acts as for this stack (`None`: the caller's identity).
     pub role_arn: Option<String>,
     pub template_body: String,
+    /// The id of the stack's latest operation (`LastOperations`), for its events
+    /// (`DescribeEvents`); `None` where CloudFormation does not report it.
+    #[serde(default)]
+    pub last_operation_id: Option<String>,
 }
 
 impl DeployedStack {
@@ -124,6 +128,9 @@ pub struct ChangeSetRequest {
     /// Alarms CloudFormation watches during the change and for a while after; one firing
     /// rolls the whole stack operation back.
     pub rollback: Option<Rollback>,
+    /// A drift-aware change set (`DeploymentMode: REVERT_DRIFT`): resources changed outside
+    /// CloudFormation are put back to the template, and a rollback restores what was there.
+    pub revert_drift: bool,
 }
 
 /// CloudFormation rollback triggers: CloudWatch alarms (which must exist) and the minutes
@@ -163,6 +170,73 @@ pub struct ResourceChange {
     pub replacement: Option<String>,
 }
 
+/// A resource whose actual configuration differs from its template (drift detection).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceDrift {
+    pub logical_id: String,
+    pub resource_type: String,
+    /// `MODIFIED` or `DELETED`.
+    pub status: String,
+    pub differences: Vec<PropertyDifference>,
+}
+
+/// One property of a drifted resource: where, what the template says, what is there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PropertyDifference {
+    /// `/MaxCapacity`, `/Environment/Variables/ROUTER_CONFIG`.
+    pub path: String,
+    pub expected: Option<String>,
+    pub actual: Option<String>,
+    /// `ADD`, `REMOVE` or `NOT_EQUAL`.
+    pub kind: String,
+}
+
+/// Where a drift detection is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DriftDetection {
+    Running,
+    Complete,
+    /// Finished without checking everything (a resource could not be read).
+    Failed(String),
+}
+
+/// Whose events `operation_events` reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventSource {
+    /// One stack operation (`LastOperations`).
+    Operation(String),
+    /// A change set's creation: its pre-deployment validation.
+    ChangeSet(String),
+}
+
+/// An event of one operation (`DescribeEvents`): progress, a provisioning or validation
+/// error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperationEvent {
+    /// `STACK_EVENT`, `PROGRESS_EVENT`, `VALIDATION_ERROR`, `PROVISIONING_ERROR`,
+    /// `HOOK_INVOCATION_ERROR`.
+    pub event_type: String,
+    pub timestamp: String,
+    pub logical_id: Option<String>,
+    pub resource_type: Option<String>,
+    pub status: Option<String>,
+    pub reason: Option<String>,
+    pub validation: Option<Validation>,
+}
+
+/// A pre-deployment validation's result on a change set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Validation {
+    pub name: String,
+    /// `FAILED` or `SKIPPED`.
+    pub status: String,
+    pub reason: Option<String>,
+    /// The property it is about, when it names one.
+    pub path: Option<String>,
+    /// `FAIL` (the change set fails) or `WARN`.
+    pub mode: String,
+}
+
 /// A stack event, for progress and failure reports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StackEvent {
@@ -194,6 +268,10 @@ pub enum AwsError {
     /// The credential chain found nothing to sign with.
     #[error("no AWS credentials found")]
     NoCredentials,
+    /// The endpoint does not answer this API (an older partition, or an emulator without
+    /// it): callers fall back to an older one.
+    #[error("{0} is not available here")]
+    Unsupported(&'static str),
     #[error("{0}")]
     Other(String),
 }
@@ -244,6 +322,32 @@ pub trait CloudFormation {
     ) -> impl Future<Output = AwsResult<bool>> {
         let _ = resource;
         async { Ok(false) }
+    }
+    /// Starts drift detection on a stack (`DetectStackDrift`); the detection's id.
+    fn detect_drift(&self, stack: &str) -> impl Future<Output = AwsResult<String>> {
+        let _ = stack;
+        async { Err(AwsError::Unsupported("DetectStackDrift")) }
+    }
+    /// Where a drift detection is (`DescribeStackDriftDetectionStatus`).
+    fn drift_detection(&self, id: &str) -> impl Future<Output = AwsResult<DriftDetection>> {
+        let _ = id;
+        async { Err(AwsError::Unsupported("DescribeStackDriftDetectionStatus")) }
+    }
+    /// The drifted resources (modified or deleted) of the stack's latest detection
+    /// (`DescribeStackResourceDrifts`).
+    fn resource_drifts(&self, stack: &str) -> impl Future<Output = AwsResult<Vec<ResourceDrift>>> {
+        let _ = stack;
+        async { Err(AwsError::Unsupported("DescribeStackResourceDrifts")) }
+    }
+    /// An operation's or a change set's events, oldest first (`DescribeEvents`); only the
+    /// failed ones when `failed_only`.
+    fn operation_events(
+        &self,
+        source: &EventSource,
+        failed_only: bool,
+    ) -> impl Future<Output = AwsResult<Vec<OperationEvent>>> {
+        let _ = (source, failed_only);
+        async { Err(AwsError::Unsupported("DescribeEvents")) }
     }
     /// Whether an object exists (S3 HeadObject): content-addressed assets already uploaded
     /// are not sent again.

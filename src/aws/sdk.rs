@@ -17,7 +17,8 @@ use aws_sdk_cloudformation::types as cfn;
 
 use super::{
     AwsError, AwsResult, ChangeSet, ChangeSetKind, ChangeSetRequest, ChangeSetStatus,
-    CloudFormation, DeployedStack, ResourceChange, StackEvent, StackStatus, TemplateSource,
+    CloudFormation, DeployedStack, DriftDetection, EventSource, OperationEvent, PropertyDifference,
+    ResourceChange, ResourceDrift, StackEvent, StackStatus, TemplateSource, Validation,
     not_executable, template_url,
 };
 
@@ -213,6 +214,9 @@ impl CloudFormation for SdkCloudFormation {
         if !request.description.is_empty() {
             call = call.description(&request.description);
         }
+        if request.revert_drift {
+            call = call.deployment_mode(cfn::DeploymentMode::RevertDrift);
+        }
         if let Some(rollback) = &request.rollback {
             let triggers = rollback
                 .alarm_arns
@@ -368,6 +372,102 @@ impl CloudFormation for SdkCloudFormation {
                 _ => return Ok(events),
             }
         }
+    }
+
+    async fn detect_drift(&self, stack: &str) -> AwsResult<String> {
+        let output = self
+            .cloudformation
+            .detect_stack_drift()
+            .stack_name(stack)
+            .send()
+            .await
+            .map_err(classify)
+            .map_err(|error| unsupported(error, "DetectStackDrift"))?;
+        Ok(output
+            .stack_drift_detection_id()
+            .unwrap_or_default()
+            .to_string())
+    }
+
+    async fn drift_detection(&self, id: &str) -> AwsResult<DriftDetection> {
+        let output = self
+            .cloudformation
+            .describe_stack_drift_detection_status()
+            .stack_drift_detection_id(id)
+            .send()
+            .await
+            .map_err(classify)
+            .map_err(|error| unsupported(error, "DescribeStackDriftDetectionStatus"))?;
+        Ok(match output.detection_status() {
+            Some(cfn::StackDriftDetectionStatus::DetectionInProgress) | None => {
+                DriftDetection::Running
+            }
+            Some(cfn::StackDriftDetectionStatus::DetectionComplete) => DriftDetection::Complete,
+            Some(other) => DriftDetection::Failed(
+                output
+                    .detection_status_reason()
+                    .unwrap_or(other.as_str())
+                    .to_string(),
+            ),
+        })
+    }
+
+    async fn resource_drifts(&self, stack: &str) -> AwsResult<Vec<ResourceDrift>> {
+        let mut drifts = Vec::new();
+        let mut next_token: Option<String> = None;
+        loop {
+            let output = self
+                .cloudformation
+                .describe_stack_resource_drifts()
+                .stack_name(stack)
+                .stack_resource_drift_status_filters(cfn::StackResourceDriftStatus::Modified)
+                .stack_resource_drift_status_filters(cfn::StackResourceDriftStatus::Deleted)
+                .set_next_token(next_token.take())
+                .send()
+                .await
+                .map_err(classify)
+                .map_err(|error| unsupported(error, "DescribeStackResourceDrifts"))?;
+            drifts.extend(output.stack_resource_drifts().iter().map(resource_drift));
+            match output.next_token() {
+                Some(token) if !token.is_empty() => next_token = Some(token.into()),
+                _ => return Ok(drifts),
+            }
+        }
+    }
+
+    async fn operation_events(
+        &self,
+        source: &EventSource,
+        failed_only: bool,
+    ) -> AwsResult<Vec<OperationEvent>> {
+        let mut events = Vec::new();
+        let mut next_token: Option<String> = None;
+        loop {
+            let mut call = self
+                .cloudformation
+                .describe_events()
+                .set_next_token(next_token.take());
+            call = match source {
+                EventSource::Operation(id) => call.operation_id(id),
+                EventSource::ChangeSet(id) => call.change_set_name(id),
+            };
+            if failed_only {
+                call = call.filters(cfn::EventFilter::builder().failed_events(true).build());
+            }
+            let output = call
+                .send()
+                .await
+                .map_err(classify)
+                .map_err(|error| unsupported(error, "DescribeEvents"))?;
+            events.extend(output.operation_events().iter().map(operation_event));
+            match output.next_token() {
+                Some(token) if !token.is_empty() => next_token = Some(token.into()),
+                _ => break,
+            }
+        }
+        // Oldest first, whatever order the pages came in.
+        events.sort_by(|a, b| a.timestamp.cmp(&b.timestamp));
+        Ok(events)
     }
 
     async fn delete_stack(&self, stack: &str) -> AwsResult<()> {
@@ -533,6 +633,85 @@ fn deployed_stack(stack: &cfn::Stack) -> DeployedStack {
             .and_then(rfc3339),
         role_arn: stack.role_arn().map(str::to_string),
         template_body: String::new(),
+        // A rollback continues the operation that failed, whose events tell why.
+        last_operation_id: stack
+            .last_operations()
+            .iter()
+            .find(|entry| entry.operation_type() != Some(&cfn::OperationType::Rollback))
+            .and_then(|entry| entry.operation_id())
+            .map(str::to_string),
+    }
+}
+
+/// An API this endpoint does not know: CloudFormation's Query protocol answers an unknown
+/// action `InvalidAction` (an emulator may answer HTTP 500 or 501 without a code).
+fn unsupported(error: AwsError, api: &'static str) -> AwsError {
+    match &error {
+        AwsError::Other(message)
+            if message.contains("InvalidAction")
+                || message.contains("HTTP 500 without an error code")
+                || message.contains("HTTP 501") =>
+        {
+            AwsError::Unsupported(api)
+        }
+        AwsError::Validation(message) if message.contains("InvalidAction") => {
+            AwsError::Unsupported(api)
+        }
+        _ => error,
+    }
+}
+
+fn resource_drift(drift: &cfn::StackResourceDrift) -> ResourceDrift {
+    ResourceDrift {
+        logical_id: drift.logical_resource_id().unwrap_or_default().to_string(),
+        resource_type: drift.resource_type().unwrap_or_default().to_string(),
+        status: drift
+            .stack_resource_drift_status()
+            .map_or("", cfn::StackResourceDriftStatus::as_str)
+            .to_string(),
+        differences: drift
+            .property_differences()
+            .iter()
+            .map(|difference| PropertyDifference {
+                path: difference.property_path().unwrap_or_default().to_string(),
+                expected: difference.expected_value().map(str::to_string),
+                actual: difference.actual_value().map(str::to_string),
+                kind: difference
+                    .difference_type()
+                    .map_or("", cfn::DifferenceType::as_str)
+                    .to_string(),
+            })
+            .collect(),
+    }
+}
+
+fn operation_event(event: &cfn::OperationEvent) -> OperationEvent {
+    let validation = event.validation_name().map(|name| Validation {
+        name: name.to_string(),
+        status: event
+            .validation_status()
+            .map_or("", cfn::ValidationStatus::as_str)
+            .to_string(),
+        reason: event.validation_status_reason().map(str::to_string),
+        path: event.validation_path().map(str::to_string),
+        mode: event
+            .validation_failure_mode()
+            .map_or("FAIL", cfn::HookFailureMode::as_str)
+            .to_string(),
+    });
+    OperationEvent {
+        event_type: event
+            .event_type()
+            .map_or("", cfn::EventType::as_str)
+            .to_string(),
+        timestamp: event.timestamp().and_then(rfc3339).unwrap_or_default(),
+        logical_id: event.logical_resource_id().map(str::to_string),
+        resource_type: event.resource_type().map(str::to_string),
+        status: event
+            .resource_status()
+            .map(|status| status.as_str().to_string()),
+        reason: event.resource_status_reason().map(str::to_string),
+        validation,
     }
 }
 

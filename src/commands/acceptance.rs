@@ -270,6 +270,7 @@ pub async fn promote<C: CloudFormation, P: Platform>(
         allow_replace: Vec::new(),
         stacks: serving_stacks(&target, &args.model),
         concurrency: 1,
+        revert_drift: false,
         output: crate::cli::OutputFormat::Text,
     };
     let status = deploy::apply(

@@ -11,7 +11,7 @@ use crate::apply::{self, ApplyOptions, Interrupt, Outcome, Polling, Progress, Re
 use crate::aws::platform::Platform;
 use crate::aws::{AwsError, CloudFormation};
 use crate::cli::{
-    ApplyArgs, DestroyArgs, EnvironmentArgs, OutputFormat, OutputsArgs, PlanArgs, PlanFormat,
+    ApplyArgs, DestroyArgs, OutputFormat, OutputsArgs, PlanArgs, PlanFormat, StatusArgs,
 };
 use crate::config::Environment;
 use crate::error::{Error, ExitStatus};
@@ -50,6 +50,7 @@ pub(crate) fn aws_error(action: &str, error: AwsError) -> Error {
             "set AWS_PROFILE (or `profile:` in the environment file), log in with `aws sso login`, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".to_string(),
         ),
         AwsError::Throttled(_) => Some("AWS is throttling requests; run again in a minute".to_string()),
+        AwsError::Unsupported(_) => Some("this endpoint does not offer the API; plan without --refresh / --revert-drift".to_string()),
         _ => None,
     };
     Error::Usage {
@@ -191,6 +192,10 @@ pub async fn plan<C: CloudFormation, P: Platform>(
         serving,
         context.polling,
         &context.change_set_name,
+        state::Refresh {
+            drift: args.refresh,
+            revert_drift: args.revert_drift,
+        },
     )
     .await
     {
@@ -481,6 +486,10 @@ pub async fn apply<C: CloudFormation, P: Platform>(
             serving,
             context.polling,
             &context.change_set_name,
+            state::Refresh {
+                drift: args.revert_drift,
+                revert_drift: args.revert_drift,
+            },
         )
         .await
         {
@@ -722,7 +731,7 @@ async fn read<C: CloudFormation>(
 pub async fn status<C: CloudFormation>(
     client: &C,
     project_dir: &Path,
-    args: &EnvironmentArgs,
+    args: &StatusArgs,
     output: &mut Output<'_>,
     context: &Context<'_>,
 ) -> ExitStatus {
@@ -740,14 +749,38 @@ pub async fn status<C: CloudFormation>(
             .collect(),
         Err(_) => rendered.iter().collect(),
     };
+    let drift = if args.drift {
+        let names: Vec<String> = deployed
+            .stacks
+            .iter()
+            .filter(|(_, stack)| stack.status.is_complete() && !stack.status.needs_recreate())
+            .map(|(name, _)| name.clone())
+            .collect();
+        match state::detect_drift(client, &names, context.polling).await {
+            Ok(drift) => Some(drift),
+            Err(error) => return output.fail(&[aws_error("cannot detect drift", error)]),
+        }
+    } else {
+        None
+    };
     let rows: Vec<[String; 3]> = order
         .iter()
         .map(|stack| match deployed.stacks.get(&stack.spec.name) {
-            Some(current) => [
-                stack.spec.name.clone(),
-                current.status.0.clone(),
-                current.last_updated.clone().unwrap_or_default(),
-            ],
+            Some(current) => {
+                let mut status = current.status.0.clone();
+                if let Some(drift) = &drift {
+                    match drift.get(&stack.spec.name).map(Vec::len) {
+                        Some(0) => status.push_str(", IN_SYNC"),
+                        Some(count) => status.push_str(&format!(", DRIFTED ({count})")),
+                        None => status.push_str(", drift not checked"),
+                    }
+                }
+                [
+                    stack.spec.name.clone(),
+                    status,
+                    current.last_updated.clone().unwrap_or_default(),
+                ]
+            }
             None => [
                 stack.spec.name.clone(),
                 "NOT_DEPLOYED".into(),
@@ -781,6 +814,40 @@ pub async fn status<C: CloudFormation>(
             row[2]
         );
         let _ = writeln!(output.out, "{}", line.trim_end());
+    }
+    for (name, drifts) in drift.iter().flatten() {
+        for drifted in drifts {
+            let _ = writeln!(
+                output.out,
+                "\n{name}: {} ({}) {}",
+                drifted.logical_id,
+                drifted.resource_type,
+                if drifted.status == "DELETED" {
+                    "was deleted outside CloudFormation"
+                } else {
+                    "was changed outside CloudFormation"
+                }
+            );
+            for difference in &drifted.differences {
+                let _ = writeln!(
+                    output.out,
+                    "  {}: {} (template) → {} (actual)",
+                    difference.path.trim_start_matches('/').replace('/', "."),
+                    difference.expected.as_deref().unwrap_or("(none)"),
+                    difference.actual.as_deref().unwrap_or("(none)")
+                );
+            }
+        }
+    }
+    if drift
+        .as_ref()
+        .is_some_and(|drift| drift.values().any(|drifts| !drifts.is_empty()))
+    {
+        let _ = writeln!(
+            output.out,
+            "\n`mlops-infra plan {} --refresh` shows what an apply does about it; `apply --revert-drift` puts it back.",
+            args.environment
+        );
     }
     ExitStatus::Success
 }

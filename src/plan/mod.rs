@@ -4,6 +4,7 @@
 
 pub mod conditions;
 pub mod diff;
+pub mod drift;
 pub mod iam;
 mod knock_on;
 pub mod resolve;
@@ -44,6 +45,9 @@ pub struct Plan {
     pub account_id: String,
     pub region: String,
     pub protected: bool,
+    /// Drift detection ran on the deployed stacks (`--refresh`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drift_checked: bool,
     /// In launch order.
     pub stacks: Vec<StackPlan>,
 }
@@ -94,6 +98,15 @@ pub struct StackPlan {
     /// back (CloudFormation rollback triggers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<crate::aws::Rollback>,
+    /// Resources drift detection found changed outside CloudFormation (`plan --refresh`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<drift::DriftedResource>,
+    /// The preview change set's pre-deployment validation results, warnings included.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub validations: Vec<crate::aws::Validation>,
+    /// Applied with a drift-aware change set (`--revert-drift`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub revert_drift: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -170,6 +183,12 @@ pub struct Deployed {
     pub existing: std::collections::BTreeSet<Named>,
     /// By model: the package its endpoint is to serve (`release::serving`).
     pub serving: BTreeMap<String, crate::release::serving::Resolved>,
+    /// By stack name: drifted resources (`plan --refresh`); `None` when not checked.
+    pub drift: Option<BTreeMap<String, Vec<crate::aws::ResourceDrift>>>,
+    /// By stack name: the preview change set's validation results.
+    pub validations: BTreeMap<String, Vec<crate::aws::Validation>>,
+    /// Plan drift-aware change sets (`--revert-drift`).
+    pub revert_drift: bool,
 }
 
 impl Plan {
@@ -218,6 +237,7 @@ pub fn plan(environment: &Environment, rendered: &[RenderedStack], deployed: &De
             .map(|&d| graph.ids[d].clone())
             .collect();
         let mut planned = plan_stack(environment, stack, deployed, &stacks, rendered, depends_on);
+        drift::attach(&mut planned, deployed);
         if matches!(planned.action, StackAction::NoChange | StackAction::Blocked) {
             planned.uploads.clear();
         }
@@ -230,6 +250,7 @@ pub fn plan(environment: &Environment, rendered: &[RenderedStack], deployed: &De
         account_id: environment.account_id.clone(),
         region: environment.region.clone(),
         protected: environment.protected,
+        drift_checked: deployed.drift.is_some(),
         stacks,
     }
 }
@@ -275,6 +296,9 @@ fn plan_stack(
             .filter(|uri| !planned.iter().any(|other| other.uploads.contains(uri)))
             .collect(),
         rollback: None,
+        drift: Vec::new(),
+        validations: Vec::new(),
+        revert_drift: false,
     };
 
     let Some(current) = current.filter(|current| !current.status.is_review()) else {

@@ -43,6 +43,8 @@ pub(super) struct StoredChangeSet {
     pub(super) execution: Execution,
     pub(super) changes: Vec<ResourceChange>,
     pub(super) stack_version: u64,
+    /// A drift-aware change set (`DeploymentMode: REVERT_DRIFT`).
+    pub(super) revert_drift: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,6 +154,31 @@ impl State {
                     .collect(),
             ),
             Some(stack)
+                if request.revert_drift
+                    && stack.template.as_ref() == Some(&template)
+                    && stack.parameters == parameters
+                    && stack.tags == request.tags
+                    && self
+                        .drift
+                        .actual
+                        .get(&stack.name)
+                        .is_some_and(|drift| !drift.is_empty()) =>
+            {
+                (
+                    ChangeSetStatus::Ready,
+                    Execution::Available,
+                    self.drift.actual[&stack.name]
+                        .iter()
+                        .map(|drift| ResourceChange {
+                            logical_id: drift.logical_id.clone(),
+                            resource_type: drift.resource_type.clone(),
+                            action: "Modify".into(),
+                            replacement: Some("False".into()),
+                        })
+                        .collect(),
+                )
+            }
+            Some(stack)
                 if stack.template.as_ref() == Some(&template)
                     && stack.parameters == parameters
                     && stack.tags == request.tags =>
@@ -189,6 +216,7 @@ impl State {
                 resources: IndexMap::new(),
                 events: Vec::new(),
                 version: 0,
+                operation: None,
             };
             stack.record_stack(
                 &mut self.clock,
@@ -219,7 +247,29 @@ impl State {
             execution,
             changes,
             stack_version,
+            revert_drift: request.revert_drift,
         });
+        self.record_validations(name, &id);
+        // A failed validation in FAIL mode fails the change set, as CloudFormation's early
+        // validation does; the details are in DescribeEvents.
+        let failing: Vec<String> = self
+            .drift
+            .change_set_validations
+            .get(&id)
+            .into_iter()
+            .flatten()
+            .filter(|validation| validation.status == "FAILED" && validation.mode == "FAIL")
+            .map(|validation| validation.name.clone())
+            .collect();
+        if !failing.is_empty()
+            && let Some(stored) = self.change_sets.iter_mut().find(|stored| stored.id == id)
+        {
+            stored.status = ChangeSetStatus::Failed(format!(
+                "The following hook(s)/validation failed: [{}]. To troubleshoot Early Validation errors, use the DescribeEvents API for detailed failure information.",
+                failing.join(", ")
+            ));
+            stored.execution = Execution::Unavailable;
+        }
         Ok(id)
     }
 

@@ -164,6 +164,7 @@ impl FakeCloudFormation {
             role_arn: None,
             description: String::new(),
             rollback: None,
+            revert_drift: false,
         };
         let id = state.create_change_set(&request)?;
         let status = state.describe_change_set(&id)?.status;

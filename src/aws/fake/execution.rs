@@ -47,9 +47,22 @@ impl State {
         if change_set.role_arn.is_some() {
             stack.role_arn = change_set.role_arn.clone();
         }
+        // Each execution is an operation; its events start with the one recorded next.
+        // Named from the stack and its version, so the clock (and every time stamp) stays as it was.
+        stack.operation = Some((
+            format!(
+                "op-{}-{}",
+                stack.id.rsplit('/').next().unwrap_or_default(),
+                stack.version
+            ),
+            stack.events.len(),
+        ));
         let succeeded = execute(stack, &change_set, &exports, failure, clock)?;
         stack.version += 1;
         let stack_id = stack.id.clone();
+        if succeeded && change_set.revert_drift {
+            self.revert_drift(&change_set.stack_name);
+        }
         // CloudFormation deletes a stack's other change sets once one runs.
         self.change_sets
             .retain(|other| other.id == change_set.id || other.stack_id != stack_id);

@@ -80,6 +80,7 @@ pub(super) fn request(
         role_arn: None,
         description: "test".into(),
         rollback: None,
+        revert_drift: false,
     }
 }
 

@@ -11,18 +11,24 @@
 //! back what was called (`calls`: the API operations the real adapter would send, e.g.
 //! `DescribeStacks` then `GetTemplate` for one `describe_stack`).
 //!
+//! Drift is what a test says was changed by hand (`drift_resource`): detections find it,
+//! drift-aware change sets put it back. Each execution is an operation whose events
+//! `DescribeEvents` answers; change sets get the validation results a test sets.
+//!
 //! Not modelled: asynchronous progress (nothing is ever seen `*_IN_PROGRESS` unless a test sets
-//! it), drift, nested stacks, transforms, `Fn::Cidr`, and the enforcement of stack policies.
+//! it), nested stacks, transforms, `Fn::Cidr`, and the enforcement of stack policies.
 //!
 //! The files, one concern each: `controls.rs` (what tests set up and read back),
 //! `stacks.rs` (stack records, deletion), `events.rs` (stack events, the clock),
 //! `template_checks.rs` (reading and checking a template), `change_sets.rs` (creating,
 //! describing and deleting change sets), `resource_changes.rs` (the diff behind a change set),
-//! `execution.rs` (running a change set, rollbacks) and `intrinsics.rs` (conditions, intrinsic
-//! functions, outputs and exports).
+//! `execution.rs` (running a change set, rollbacks), `drift.rs` (drift, validation results,
+//! operation events) and `intrinsics.rs` (conditions, intrinsic functions, outputs and
+//! exports).
 
 mod change_sets;
 mod controls;
+mod drift;
 mod events;
 mod execution;
 #[cfg(test)]
@@ -78,6 +84,7 @@ struct State {
     pub(super) loose: BTreeSet<crate::plan::Named>,
     /// By stack: the rollback triggers of each change set created, in order.
     pub(super) rollbacks: Vec<(String, crate::aws::Rollback)>,
+    pub(super) drift: drift::DriftState,
 }
 
 impl FakeCloudFormation {
@@ -179,6 +186,34 @@ impl CloudFormation for FakeCloudFormation {
             }
         }
         Ok(events)
+    }
+
+    async fn detect_drift(&self, stack: &str) -> AwsResult<String> {
+        let mut state = self.lock();
+        state.call("DetectStackDrift")?;
+        state.detect_drift(stack)
+    }
+
+    async fn drift_detection(&self, id: &str) -> AwsResult<crate::aws::DriftDetection> {
+        let mut state = self.lock();
+        state.call("DescribeStackDriftDetectionStatus")?;
+        state.drift_detection(id)
+    }
+
+    async fn resource_drifts(&self, stack: &str) -> AwsResult<Vec<crate::aws::ResourceDrift>> {
+        let mut state = self.lock();
+        state.call("DescribeStackResourceDrifts")?;
+        state.resource_drifts(stack)
+    }
+
+    async fn operation_events(
+        &self,
+        source: &crate::aws::EventSource,
+        failed_only: bool,
+    ) -> AwsResult<Vec<crate::aws::OperationEvent>> {
+        let mut state = self.lock();
+        state.call("DescribeEvents")?;
+        state.operation_events(source, failed_only)
     }
 
     async fn delete_stack(&self, stack: &str) -> AwsResult<()> {

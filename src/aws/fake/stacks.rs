@@ -34,6 +34,8 @@ pub(super) struct Stack {
     pub(super) events: Vec<StackEvent>,
     /// Bumped by every operation; a change set made at another version is obsolete.
     pub(super) version: u64,
+    /// The latest operation's id and where its events start in `events`.
+    pub(super) operation: Option<(String, usize)>,
 }
 
 #[derive(Debug, Clone)]
@@ -81,6 +83,7 @@ impl Stack {
             last_updated: self.last_updated.clone(),
             role_arn: self.role_arn.clone(),
             template_body: self.template_body.clone(),
+            last_operation_id: self.operation.as_ref().map(|(id, _)| id.clone()),
         }
     }
 }
