@@ -94,7 +94,12 @@ from .handlers.base import ResourceHandler
 logger = logging.getLogger("localaws")
 
 #: Stack statuses drift detection accepts (User Guide, "What is drift?").
-DETECTABLE = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "UPDATE_ROLLBACK_FAILED")
+DETECTABLE = (
+    "CREATE_COMPLETE",
+    "UPDATE_COMPLETE",
+    "UPDATE_ROLLBACK_COMPLETE",
+    "UPDATE_ROLLBACK_FAILED",
+)
 MAX_RESULTS = 100
 #: Keys that identify an item of an unordered array, to pair a changed item with its original.
 ITEM_KEYS = ("PolicyName", "Key", "Id", "Name", "ScheduledActionName")
@@ -202,7 +207,7 @@ class Detection:
 
 @dataclass
 class StackDrift:
-    """What a stack remembers of its checks: each resource's latest, and when it was last checked."""
+    """What a stack remembers of its checks: each resource's latest, and the last check's time."""
 
     resources: dict[str, ResourceDrift] = field(default_factory=dict)
     last_check: datetime | None = None
@@ -604,7 +609,10 @@ def equal(left: Any, right: Any, node: dict[str, Any], schema: dict[str, Any]) -
             return all(equal(a, b, items, schema) for a, b in zip(left, right))
         remaining = list(right)
         for item in left:
-            match = next((i for i, other in enumerate(remaining) if equal(item, other, items, schema)), None)
+            match = next(
+                (i for i, other in enumerate(remaining) if equal(item, other, items, schema)),
+                None,
+            )
             if match is None:
                 return False
             remaining.pop(match)
@@ -685,7 +693,9 @@ def diff_unordered(
     left = list(enumerate(actual))
     missing: list[tuple[int, Any]] = []
     for index, item in enumerate(expected):
-        match = next((n for n, (_, other) in enumerate(left) if equal(item, other, items, schema)), None)
+        match = next(
+            (n for n, (_, other) in enumerate(left) if equal(item, other, items, schema)), None
+        )
         if match is None:
             missing.append((index, item))
         else:
@@ -800,7 +810,9 @@ def scaling_policy(handler: Any) -> dict[str, Any] | None:
             "ServiceNamespace": namespace,
             "ResourceId": resource_id,
             "ScalableDimension": dimension,
-            "TargetTrackingScalingPolicyConfiguration": policy.target_tracking_scaling_policy_configuration,
+            "TargetTrackingScalingPolicyConfiguration": (
+                policy.target_tracking_scaling_policy_configuration
+            ),
             "StepScalingPolicyConfiguration": policy.step_scaling_policy_configuration,
         }
     )
@@ -901,7 +913,9 @@ def s3_bucket(handler: Any) -> dict[str, Any] | None:
         if isinstance(rule, list):
             rule = rule[0] if rule else {}
         stored: dict[str, Any] = {
-            "ServerSideEncryptionByDefault": dict(rule.get("ApplyServerSideEncryptionByDefault") or {})
+            "ServerSideEncryptionByDefault": dict(
+                rule.get("ApplyServerSideEncryptionByDefault") or {}
+            )
         }
         if "BucketKeyEnabled" in rule:
             stored["BucketKeyEnabled"] = str(rule["BucketKeyEnabled"]).lower() == "true"
@@ -950,7 +964,10 @@ def iam_role(handler: Any) -> dict[str, Any] | None:
         return None
     # The inline policies in the template's order first, so the answer reads alongside it.
     order = [item.get("PolicyName") for item in handler.properties.get("Policies") or []]
-    names = sorted(role.policies, key=lambda name: (order.index(name) if name in order else len(order), name))
+    names = sorted(
+        role.policies,
+        key=lambda name: (order.index(name) if name in order else len(order), name),
+    )
     return present(
         {
             "RoleName": role.name,
@@ -993,7 +1010,9 @@ def without_attachments(stack: Stack, role: Any, actual: dict[str, Any]) -> dict
         if item["PolicyName"] in own_inline or item["PolicyName"] not in inline
     ]
     trimmed["ManagedPolicyArns"] = [
-        arn for arn in actual.get("ManagedPolicyArns") or [] if arn in own_managed or arn not in managed
+        arn
+        for arn in actual.get("ManagedPolicyArns") or []
+        if arn in own_managed or arn not in managed
     ]
     return trimmed
 

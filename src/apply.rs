@@ -53,6 +53,9 @@ pub struct ApplyOptions {
     pub change_set_name: String,
     /// Bucket for template bodies over the inline limit.
     pub template_bucket: String,
+    /// Start a stack's dependents once it is `CONFIGURATION_COMPLETE` (and the outputs they
+    /// read are there) rather than `*_COMPLETE` (`apply.start_dependents_at`).
+    pub early_dependents: bool,
 }
 
 /// What happened to one stack.
@@ -195,6 +198,10 @@ pub async fn apply<C: CloudFormation>(
     let outputs: RefCell<BTreeMap<String, BTreeMap<String, String>>> =
         RefCell::new(BTreeMap::new());
     let mut outcomes: BTreeMap<String, Outcome> = BTreeMap::new();
+    // Stacks configured and still stabilising whose dependents may start; a message wakes the
+    // scheduler when one is.
+    let configured: RefCell<BTreeSet<String>> = RefCell::new(BTreeSet::new());
+    let (wake, mut woken) = futures::channel::mpsc::unbounded::<()>();
     let mut running = FuturesUnordered::new();
     let mut started: BTreeSet<String> = BTreeSet::new();
     let concurrency = options.concurrency.max(1);
@@ -223,18 +230,42 @@ pub async fn apply<C: CloudFormation>(
             // A dependency outside the plan (`--stack`) is deployed as it is.
             let ready = stack.depends_on.iter().all(|dependency| {
                 outcomes.contains_key(dependency)
+                    || configured.borrow().contains(dependency)
                     || !plan.stacks.iter().any(|other| &other.id == dependency)
             });
             if ready && running.len() < concurrency && !interrupt.is_raised() {
                 started.insert(stack.id.clone());
                 let outputs = &outputs;
+                let configured = &configured;
+                let wake = wake.clone();
                 running.push(async move {
                     reporter.report(Progress::Started {
                         stack: stack.name.clone(),
                     });
-                    let outcome =
-                        apply_stack(client, plan, stack, options, outputs, reporter, interrupt)
-                            .await;
+                    let on_configured = |found: BTreeMap<String, String>| {
+                        if !options.early_dependents || !outputs_for_dependents(plan, stack, &found)
+                        {
+                            return;
+                        }
+                        outputs.borrow_mut().insert(stack.id.clone(), found);
+                        configured.borrow_mut().insert(stack.id.clone());
+                        reporter.report(Progress::Note {
+                            stack: stack.name.clone(),
+                            message: "configured (CONFIGURATION_COMPLETE): its dependents start while it stabilises".into(),
+                        });
+                        let _ = wake.unbounded_send(());
+                    };
+                    let outcome = apply_stack(
+                        client,
+                        plan,
+                        stack,
+                        options,
+                        outputs,
+                        reporter,
+                        interrupt,
+                        &on_configured,
+                    )
+                    .await;
                     reporter.report(Progress::Finished {
                         stack: stack.name.clone(),
                         outcome: outcome.clone(),
@@ -243,11 +274,17 @@ pub async fn apply<C: CloudFormation>(
                 });
             }
         }
-        match running.next().await {
-            Some((id, outcome)) => {
+        let finished = tokio::select! {
+            finished = running.next() => Some(finished),
+            _ = woken.next() => None,
+        };
+        match finished {
+            Some(Some((id, outcome))) => {
                 outcomes.insert(id, outcome);
             }
-            None => break,
+            Some(None) => break,
+            // A stack is configured: look again at what may start.
+            None => {}
         }
     }
     let stacks = plan
@@ -264,6 +301,21 @@ pub async fn apply<C: CloudFormation>(
     ApplyReport { stacks }
 }
 
+/// Whether `found` holds every output of `stack` that the plan's other stacks read.
+fn outputs_for_dependents(
+    plan: &Plan,
+    stack: &StackPlan,
+    found: &BTreeMap<String, String>,
+) -> bool {
+    plan.stacks
+        .iter()
+        .flat_map(|other| &other.parameters)
+        .filter_map(|parameter| parameter.from_output.as_deref()?.split_once('.'))
+        .filter(|(producer, _)| *producer == stack.id)
+        .all(|(_, output)| found.contains_key(output))
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn apply_stack<C: CloudFormation>(
     client: &C,
     plan: &Plan,
@@ -272,6 +324,7 @@ async fn apply_stack<C: CloudFormation>(
     outputs: &RefCell<BTreeMap<String, BTreeMap<String, String>>>,
     reporter: &dyn Reporter,
     interrupt: &Interrupt,
+    on_configured: &dyn Fn(BTreeMap<String, String>),
 ) -> Outcome {
     let polling = options.polling;
     let note = |message: String| {
@@ -504,7 +557,16 @@ async fn apply_stack<C: CloudFormation>(
         let _ = client.delete_change_set(&change_set).await;
         return failed(format!("cannot execute the change set: {error}"));
     }
-    let outcome = wait_for_stack(client, stack, polling, reporter, &seen, interrupt).await;
+    let outcome = wait_for_stack(
+        client,
+        stack,
+        polling,
+        reporter,
+        &seen,
+        interrupt,
+        on_configured,
+    )
+    .await;
     if let Outcome::Applied { .. } = outcome {
         if plan.protected {
             let policy = stack_policy(stack, &[]);
@@ -582,8 +644,10 @@ async fn wait_for_stack<C: CloudFormation>(
     reporter: &dyn Reporter,
     seen: &RefCell<BTreeSet<String>>,
     interrupt: &Interrupt,
+    on_configured: &dyn Fn(BTreeMap<String, String>),
 ) -> Outcome {
     let mut delay = polling.initial;
+    let mut configured = false;
     let mut waited = Duration::ZERO;
     let mut new_events: Vec<StackEvent> = Vec::new();
     loop {
@@ -619,6 +683,17 @@ async fn wait_for_stack<C: CloudFormation>(
                 };
             }
         };
+        // Configured, still stabilising: CloudFormation documents the event may never come, so
+        // completion below stays the fallback.
+        if !configured
+            && current.status.is_in_progress()
+            && current.detailed_status.as_deref() == Some("CONFIGURATION_COMPLETE")
+            && !current.status.0.contains("ROLLBACK")
+            && !current.status.0.starts_with("DELETE")
+        {
+            configured = true;
+            on_configured(current.outputs.clone());
+        }
         if !current.status.is_in_progress() && !current.status.is_review() {
             let status = current.status.0.clone();
             if current.status.is_failure() {

@@ -226,6 +226,7 @@ async fn a_stack_is_read_with_its_original_template() {
             role_arn: Some("arn:aws:iam::123456789012:role/mlops-dev-cloudformation".into()),
             template_body: BODY.into(),
             last_operation_id: None,
+            detailed_status: None,
         }
     );
     assert_eq!(template.num_calls(), 1);

@@ -79,6 +79,7 @@ fn deployed(stacks: &[RenderedStack]) -> Deployed {
                 role_arn: stack.deploy_role.clone(),
                 template_body: stack.body.clone(),
                 last_operation_id: None,
+                detailed_status: None,
             },
         );
     }

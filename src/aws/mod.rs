@@ -40,6 +40,9 @@ pub struct DeployedStack {
     /// (`DescribeEvents`); `None` where CloudFormation does not report it.
     #[serde(default)]
     pub last_operation_id: Option<String>,
+    /// `CONFIGURATION_COMPLETE` while the resources are configured but still stabilising.
+    #[serde(default)]
+    pub detailed_status: Option<String>,
 }
 
 impl DeployedStack {

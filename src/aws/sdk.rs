@@ -640,6 +640,9 @@ fn deployed_stack(stack: &cfn::Stack) -> DeployedStack {
             .find(|entry| entry.operation_type() != Some(&cfn::OperationType::Rollback))
             .and_then(|entry| entry.operation_id())
             .map(str::to_string),
+        detailed_status: stack
+            .detailed_status()
+            .map(|status| status.as_str().to_string()),
     }
 }
 

@@ -529,6 +529,8 @@ pub async fn apply<C: CloudFormation, P: Platform>(
         polling: context.polling,
         change_set_name: context.change_set_name.clone(),
         template_bucket: environment.storage.artifacts_bucket_name.clone(),
+        early_dependents: environment.apply.start_dependents
+            == crate::config::apply::StartDependents::AtConfigurationComplete,
     };
     if let Err(error) = check_allowed_replacements(&plan, &args.allow_replace) {
         return output.fail(&[error]);

@@ -51,6 +51,8 @@ pub struct Environment {
     pub router: super::router::Router,
     /// Human review of low-confidence photos and the retraining their labels start.
     pub review: super::review::Review,
+    /// When `apply` starts a stack's dependents.
+    pub apply: super::apply::Apply,
 }
 
 /// Container images of the pipeline's jobs.
@@ -317,6 +319,11 @@ pub(super) fn validate(name: &str, raw: RawEnvironment) -> Result<Environment, V
     let api = platform::validate_api(raw.api.unwrap_or_default(), &mut problems);
     let router = super::router::validate_router(raw.router.unwrap_or_default(), &mut problems);
     let review = super::review::validate_review(raw.review.unwrap_or_default(), &mut problems);
+    let apply = super::apply::validate_apply(
+        raw.apply.unwrap_or_default(),
+        raw.protected.unwrap_or(false),
+        &mut problems,
+    );
     let ci = platform::validate_ci(raw.ci, &mut problems);
     let acceptance =
         platform::validate_acceptance(raw.acceptance.unwrap_or_default(), &mut problems);
@@ -396,6 +403,7 @@ pub(super) fn validate(name: &str, raw: RawEnvironment) -> Result<Environment, V
             share_with_accounts,
             router,
             review,
+            apply,
         })
     } else {
         Err(problems)

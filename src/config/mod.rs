@@ -6,6 +6,7 @@
 //! them; the files are then deep-merged (maps merge, the extending file wins on everything
 //! else) and validated into an `Environment`.
 
+pub mod apply;
 mod environment;
 mod instance_types;
 mod locate;

@@ -56,6 +56,18 @@ pub struct RawEnvironment {
     /// Human review of the photos the router was unsure of, and the retraining it feeds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub review: Option<RawReview>,
+    /// How `apply` schedules dependent stacks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apply: Option<RawApply>,
+}
+
+/// How `apply` schedules dependent stacks.
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApply {
+    /// `configuration_complete` or `complete`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_dependents_at: Option<String>,
 }
 
 /// Human review and the debounced new-data trigger.

@@ -36,6 +36,14 @@ impl FakeCloudFormation {
     /// Puts a stack into `status` (`UPDATE_IN_PROGRESS`, `UPDATE_ROLLBACK_FAILED` …), with a
     /// stack event, as if an operation outside the test had done it. Change sets made before
     /// become obsolete.
+    /// After its next execution, `stack` is seen configured but still stabilising
+    /// (`*_IN_PROGRESS`, `CONFIGURATION_COMPLETE`) by the next `describes` DescribeStacks.
+    pub fn settle_slowly(&self, stack: &str, describes: usize) {
+        self.lock()
+            .settling
+            .insert(stack.to_string(), (describes, describes));
+    }
+
     pub fn set_status(&self, stack: &str, status: &str) -> AwsResult<()> {
         let mut state = self.lock();
         let State { stacks, clock, .. } = &mut *state;

@@ -85,6 +85,9 @@ struct State {
     /// By stack: the rollback triggers of each change set created, in order.
     pub(super) rollbacks: Vec<(String, crate::aws::Rollback)>,
     pub(super) drift: drift::DriftState,
+    /// By stack: describes left in which a just-executed stack still shows `*_IN_PROGRESS`
+    /// with detailed status `CONFIGURATION_COMPLETE` (resources configured, stabilising).
+    pub(super) settling: BTreeMap<String, (usize, usize)>,
 }
 
 impl FakeCloudFormation {
@@ -111,6 +114,16 @@ impl CloudFormation for FakeCloudFormation {
             return Ok(None);
         };
         let mut deployed = stack.deployed();
+        if let Some((left, _)) = state.settling.get_mut(name)
+            && *left > 0
+            && deployed.status.0.ends_with("_COMPLETE")
+        {
+            *left -= 1;
+            deployed.status = crate::aws::StackStatus::new(
+                &deployed.status.0.replace("_COMPLETE", "_IN_PROGRESS"),
+            );
+            deployed.detailed_status = Some("CONFIGURATION_COMPLETE".into());
+        }
         if deployed.status.is_review() {
             // The real adapter reads no template for a stack that has none yet.
             deployed.template_body = String::new();

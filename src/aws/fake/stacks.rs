@@ -84,6 +84,7 @@ impl Stack {
             role_arn: self.role_arn.clone(),
             template_body: self.template_body.clone(),
             last_operation_id: self.operation.as_ref().map(|(id, _)| id.clone()),
+            detailed_status: None,
         }
     }
 }
