@@ -1,5 +1,6 @@
-//! The stack dependency graph: a stack depends on every stack whose outputs it consumes, and
-//! on the stack creating the service role it is deployed through.
+//! The stack dependency graph: a stack depends on every stack whose outputs it consumes, on
+//! the stack creating the service role it is deployed through, and on the stack creating a
+//! bucket apply uploads its template or assets to before its change set.
 //! It yields launch batches (stacks in a batch are independent) or names a cycle.
 
 use std::collections::BTreeSet;
@@ -30,9 +31,36 @@ impl Graph {
     /// Builds the graph; inputs naming unknown stacks are left to `validate` to report.
     pub fn new(stacks: &[RenderedStack]) -> Graph {
         let ids: Vec<String> = stacks.iter().map(|stack| stack.spec.id.clone()).collect();
+        // Bucket name → the stack whose template creates it.
+        let creators: std::collections::BTreeMap<&str, usize> = stacks
+            .iter()
+            .enumerate()
+            .flat_map(|(index, stack)| {
+                stack
+                    .template
+                    .resources
+                    .values()
+                    .filter(|resource| resource.resource_type == "AWS::S3::Bucket")
+                    .filter_map(
+                        move |resource| match resource.properties.get("BucketName") {
+                            Some(crate::template::Node::String(name)) => {
+                                Some((name.as_str(), index))
+                            }
+                            _ => None,
+                        },
+                    )
+            })
+            .collect();
         let dependencies = stacks
             .iter()
-            .map(|stack| {
+            .enumerate()
+            .map(|(own, stack)| {
+                let uploads: Vec<usize> = stack
+                    .upload_buckets()
+                    .into_iter()
+                    .filter_map(|bucket| creators.get(bucket).copied())
+                    .filter(|&creator| creator != own)
+                    .collect();
                 // A stack deployed through the service role waits for the stack creating it.
                 let role_stack = stack
                     .deploy_role
@@ -43,6 +71,7 @@ impl Graph {
                     .iter()
                     .filter_map(|input| ids.iter().position(|id| *id == input.stack))
                     .chain(role_stack)
+                    .chain(uploads)
                     .collect()
             })
             .collect();

@@ -50,6 +50,21 @@ pub struct RenderedStack {
     /// `(parameter, model)`: parameters the plan fills with the model package each model's
     /// `serving` choice resolves to (an endpoint's `ModelPackageArn`; a router's one per model).
     pub serving: Vec<(String, String)>,
+    /// The bucket apply uploads the template body to first (over CloudFormation's inline
+    /// limit), or `None` when it is sent inline.
+    pub template_bucket: Option<String>,
+}
+
+impl RenderedStack {
+    /// The buckets apply writes to before the stack's change set: its assets' and its
+    /// template's.
+    pub fn upload_buckets(&self) -> std::collections::BTreeSet<&str> {
+        self.assets
+            .iter()
+            .map(|asset| asset.bucket.as_str())
+            .chain(self.template_bucket.as_deref())
+            .collect()
+    }
 }
 
 /// The router template's parameter for a model's served package: `TreesPackageArn`.
@@ -411,15 +426,19 @@ fn render_stack(
     let template = parse_rendered(&name, &text)?;
     let inputs = inputs(&name, &template)?;
     serving.retain(|(parameter, _)| template.parameters.contains_key(parameter));
+    let body = template.to_yaml_string();
+    let template_bucket = (body.len() > crate::validate::MAX_INLINE_BODY)
+        .then(|| environment.storage.artifacts_bucket_name.clone());
     Ok(RenderedStack {
         spec: spec.clone(),
         source,
-        body: template.to_yaml_string(),
+        body,
         template,
         inputs,
         assets,
         deploy_role: None,
         serving,
+        template_bucket,
     })
 }
 

@@ -1,0 +1,57 @@
+//! A stack whose template or assets apply uploads first waits for the stack that creates the
+//! bucket: at 150 children the registry and monitoring templates outgrow CloudFormation's
+//! inline limit and go through the artifacts bucket, which `storage` creates.
+
+mod common;
+
+use common::{edit, project_copy};
+use mlops_infra::graph::Graph;
+
+#[test]
+fn stacks_uploading_to_the_artifacts_bucket_depend_on_the_stack_creating_it() {
+    let project = project_copy();
+    let children: String = (0..150)
+        .map(|index| {
+            format!(
+                "  - name: species-{index:03}\n    parent: plants\n    subgroup: group-{index:03}\n    num_classes: 10\n"
+            )
+        })
+        .collect();
+    let routes: Vec<String> = (0..150).map(|index| format!("group-{index:03}")).collect();
+    edit(
+        project.path(),
+        "environments/staging.yaml",
+        "    routes: [trees, flowers, grasses]\n",
+        &format!(
+            "    routes: [trees, flowers, grasses, {}]\n",
+            routes.join(", ")
+        ),
+    );
+    edit(
+        project.path(),
+        "environments/staging.yaml",
+        "endpoint:\n",
+        &format!("{children}endpoint:\n"),
+    );
+    let environment = mlops_infra::config::load(project.path(), "staging").expect("valid");
+    let stacks = mlops_infra::render::render(project.path(), &environment).expect("renders");
+    let registry = stacks
+        .iter()
+        .find(|stack| stack.spec.id == "registry")
+        .expect("registry");
+    assert!(
+        registry.template_bucket.is_some(),
+        "the registry template ({} bytes) goes through S3",
+        registry.body.len()
+    );
+    let graph = Graph::new(&stacks);
+    let index = |id: &str| graph.ids.iter().position(|other| other == id).expect(id);
+    for id in ["registry", "monitoring", "pipeline-plants"] {
+        assert!(
+            graph.dependencies[index(id)].contains(&index("storage")),
+            "{id} waits for storage, which creates the bucket it uploads to"
+        );
+    }
+    // Storage uploads nothing and depends on nothing.
+    assert!(graph.dependencies[index("storage")].is_empty());
+}
