@@ -423,7 +423,8 @@ async fn recreating_a_failed_stack_needs_confirmation() {
 async fn templates_over_the_inline_limit_are_uploaded_first() {
     let fake = FakeCloudFormation::new();
     let project = project_copy();
-    // Five parents of ten children each: many API methods, and routers of a size Lambda takes.
+    // Five parents of ten children each: a dashboard widget pair per model, and routers of a
+    // size Lambda takes.
     let mut models = String::new();
     for parent in 0..5 {
         let routes: Vec<String> = (0..10)
@@ -447,8 +448,8 @@ async fn templates_over_the_inline_limit_are_uploaded_first() {
     let note = run
         .stderr
         .lines()
-        .find(|line| line.contains("uploaded to") && line.contains("staging-api"))
-        .expect("an upload note for the API's template");
+        .find(|line| line.contains("uploaded to") && line.contains("staging-monitoring"))
+        .expect("an upload note for the monitoring template");
     let url = note.rsplit(' ').next().expect("url");
     let body = fake.uploaded(url).expect("the template was uploaded");
     assert!(body.len() > 51_200, "{} bytes", body.len());
@@ -457,8 +458,8 @@ async fn templates_over_the_inline_limit_are_uploaded_first() {
         "{url}"
     );
     assert_eq!(
-        fake.stack("mlops-images-staging-api")
-            .expect("api")
+        fake.stack("mlops-images-staging-monitoring")
+            .expect("monitoring")
             .template_body,
         body
     );

@@ -55,3 +55,50 @@ fn stacks_uploading_to_the_artifacts_bucket_depend_on_the_stack_creating_it() {
     // Storage uploads nothing and depends on nothing.
     assert!(graph.dependencies[index("storage")].is_empty());
 }
+
+#[test]
+fn two_hundred_children_in_ten_families_validate() {
+    let project = project_copy();
+    let mut models = String::new();
+    for parent in 0..10 {
+        let routes: Vec<String> = (0..20).map(|index| format!("g{parent}x{index}")).collect();
+        models.push_str(&format!(
+            "  - name: parent{parent}\n    routes: [{}]\n",
+            routes.join(", ")
+        ));
+        for route in &routes {
+            models.push_str(&format!(
+                "  - name: {route}\n    parent: parent{parent}\n    subgroup: {route}\n    num_classes: 10\n"
+            ));
+        }
+    }
+    std::fs::write(
+        project.path().join("environments/staging.yaml"),
+        format!("extends: _common\naccount_id: \"222222222222\"\nmodels:\n{models}"),
+    )
+    .expect("write");
+    let environment = mlops_infra::config::load(project.path(), "staging").expect("valid");
+    let stacks = mlops_infra::render::render(project.path(), &environment).expect("renders");
+    let diagnostics = mlops_infra::validate::validate(&environment, &stacks);
+    let errors: Vec<String> = diagnostics
+        .iter()
+        .filter(|diagnostic| diagnostic.severity == mlops_infra::validate::Severity::Error)
+        .map(|diagnostic| format!("{}: {}", diagnostic.stack, diagnostic.message))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let api = stacks
+        .iter()
+        .find(|stack| stack.spec.id == "api")
+        .expect("api");
+    assert!(
+        api.template.resources.len() < 20,
+        "the API does not grow with the models: {} resources",
+        api.template.resources.len()
+    );
+    let registry = stacks
+        .iter()
+        .find(|stack| stack.spec.id == "registry")
+        .expect("registry");
+    assert_eq!(registry.template.resources.len(), 210);
+    assert!(registry.template.outputs.is_empty());
+}

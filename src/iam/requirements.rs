@@ -237,8 +237,15 @@ fn service_roles(resolver: &Resolver, stack: &RenderedStack, out: &mut Vec<Requi
                 let Some((service, action)) = service_action(&uri) else {
                     continue;
                 };
-                let resource_arn = match (service, action) {
-                    ("sagemaker", "StartPipelineExecution") => pipeline_in_template(integration)
+                let pipelines = match (service, action) {
+                    ("sagemaker", "StartPipelineExecution") => pipelines_in_template(integration),
+                    _ => Vec::new(),
+                };
+                let resources: Vec<String> = if pipelines.is_empty() {
+                    vec!["*".to_string()]
+                } else {
+                    pipelines
+                        .iter()
                         .map(|name| {
                             format!(
                                 "arn:{}:sagemaker:{}:{}:pipeline/{}",
@@ -247,17 +254,18 @@ fn service_roles(resolver: &Resolver, stack: &RenderedStack, out: &mut Vec<Requi
                                 resolver.environment.account_id,
                                 name.to_lowercase()
                             )
-                        }),
-                    _ => None,
+                        })
+                        .collect()
+                };
+                for resource_arn in resources {
+                    out.push(Requirement {
+                        role_arn: resolver.string(stack, credentials),
+                        action: format!("{service}:{action}"),
+                        resource: resource_arn,
+                        context: BTreeMap::new(),
+                        needed_by: format!("{}: {logical_id} (integration)", stack.spec.id),
+                    });
                 }
-                .unwrap_or_else(|| "*".to_string());
-                out.push(Requirement {
-                    role_arn: resolver.string(stack, credentials),
-                    action: format!("{service}:{action}"),
-                    resource: resource_arn,
-                    context: BTreeMap::new(),
-                    needed_by: format!("{}: {logical_id} (integration)", stack.spec.id),
-                });
             }
             _ => {}
         }
@@ -288,19 +296,54 @@ fn service_action(uri: &str) -> Option<(&str, &str)> {
     Some((service, action))
 }
 
-/// The `"PipelineName": "…"` a request template sends.
-fn pipeline_in_template(integration: &Node) -> Option<String> {
+/// The pipelines a request template may start: its `"PipelineName": "…"`, followed through a
+/// `#set($pipeline = "<prefix>-$model")` and the `#set($models = [...])` it is checked against.
+fn pipelines_in_template(integration: &Node) -> Vec<String> {
     let Some(Node::Map(templates)) = integration.get("RequestTemplates") else {
-        return None;
+        return Vec::new();
     };
-    templates.values().find_map(|template| {
-        let text = template.as_str()?;
-        let start = text.find("\"PipelineName\"")?;
-        let rest = &text[start + "\"PipelineName\"".len()..];
-        let rest = rest.trim_start().strip_prefix(':')?.trim_start();
-        let rest = rest.strip_prefix('"')?;
+    let quoted_after = |text: &str, marker: &str| -> Option<String> {
+        let start = text.find(marker)?;
+        let rest = text[start + marker.len()..].trim_start();
+        let rest = rest
+            .strip_prefix(':')
+            .or(rest.strip_prefix('='))
+            .unwrap_or(rest);
+        let rest = rest.trim_start().strip_prefix('"')?;
         Some(rest[..rest.find('"')?].to_string())
-    })
+    };
+    templates
+        .values()
+        .filter_map(|template| template.as_str())
+        .flat_map(|text| {
+            let Some(name) = quoted_after(text, "\"PipelineName\"") else {
+                return Vec::new();
+            };
+            let Some(variable) = name.strip_prefix('$') else {
+                return vec![name];
+            };
+            let Some(pattern) = quoted_after(text, &format!("#set(${variable}")) else {
+                return Vec::new();
+            };
+            let models: Vec<String> = text
+                .find("#set($models = [")
+                .and_then(|start| {
+                    let rest = &text[start + "#set($models = [".len()..];
+                    Some(&rest[..rest.find(']')?])
+                })
+                .map(|list| {
+                    list.split(',')
+                        .map(|item| item.trim().trim_matches('"').to_string())
+                        .filter(|item| !item.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default();
+            models
+                .iter()
+                .map(|model| pattern.replace("$model", model))
+                .collect()
+        })
+        .collect()
 }
 
 /// The CodeBuild role runs mlops-infra's CI builds: every call the tool makes in the commands
