@@ -70,6 +70,10 @@ from moto.core.responses import ActionResult
 from .handlers.base import STACKS_BEING_DELETED, ResourceHandler, logger, reason_of
 
 _installed = False
+#: Called as `hook(resource_map, wanted)` by an update (a change set's execution and its rollback
+#: too) after its creates, updates and `settle`, before its cleanup phase; localaws.revert_drift
+#: puts drifted resources back (or, in a rollback, restores their drift) here.
+AFTER_UPDATES: list[Callable[[parsing.ResourceMap, set[str]], None]] = []
 
 
 def install() -> None:
@@ -158,6 +162,8 @@ def _update_resources(
             _ = resource_map[name]  # the lazy map creates it (and first what it refers to)
     update_all(resource_map, [name for name in modified if name in wanted and name in existing])
     settle(resource_map, wanted)
+    for hook in AFTER_UPDATES:
+        hook(resource_map, wanted)
     clean_up(resource_map, old, [name for name in old if name in existing and name not in wanted])
 
 

@@ -52,12 +52,14 @@ def main(argv: list[str] | None = None) -> None:
         lambda_functions,
         lambda_runtime,
         operations,
+        revert_drift,
         runtime_bodies,
         s3_conditional_writes,
         sagemaker_fixes,
     )
 
     engine.install()
+    revert_drift.install()  # after engine, before operations (which wraps its change set APIs)
     operations.install()  # after engine: it wraps engine's change set fixes
     drift.install()
     cfn_iam.install()
