@@ -215,10 +215,30 @@ def enforce_iam_requested(flag: bool) -> bool:
     return flag or os.environ.get("LOCAL_AWS_ENFORCE_IAM", "").lower() in ("1", "true", "yes")
 
 
-def launch(python: Path, state: State, port: int, enforce_iam: bool = False) -> tuple[int, str]:
+def latency_scale_requested(flag: float | None) -> float | None:
+    """`start --latency-scale S` (else LOCAL_AWS_LATENCY_SCALE, inherited by the server as is)."""
+    if flag is None:
+        return None
+    if flag < 0 or flag != flag or flag == float("inf"):
+        raise LauncherError(
+            f"--latency-scale {flag} is not a finite number >= 0", "e.g. --latency-scale 0.02"
+        )
+    return flag
+
+
+def launch(
+    python: Path,
+    state: State,
+    port: int,
+    enforce_iam: bool = False,
+    latency_scale: float | None = None,
+) -> tuple[int, str]:
     """Starts one server process, detached from this one, and waits until it answers."""
     url = f"http://127.0.0.1:{port}"
     environment = dict(os.environ)
+    if latency_scale is not None:
+        # localaws/latency.py reads it; 0 turns the model off even if the caller's env set it.
+        environment["LOCAL_AWS_LATENCY_SCALE"] = f"{latency_scale:g}"
     if enforce_iam:
         # moto's access control checks every request after the first N; localaws/authorization.py
         # decides them (root keys keep full access).
@@ -293,7 +313,9 @@ def running(state: State) -> tuple[int, str] | None:
     return None
 
 
-def start(state: State, port: int | None, enforce_iam: bool = False) -> str:
+def start(
+    state: State, port: int | None, enforce_iam: bool = False, latency_scale: float | None = None
+) -> str:
     with state.locked():
         current = running(state)
         if current:
@@ -306,6 +328,8 @@ def start(state: State, port: int | None, enforce_iam: bool = False) -> str:
             say(f"already running (pid {pid})")
             if enforce_iam:
                 say("it keeps the IAM mode it was started with; `stop` first to change it")
+            if latency_scale is not None:
+                say("it keeps the latency model it was started with; `stop` first to change it")
             return url
         state.clear()
         python = ensure_venv()
@@ -314,9 +338,20 @@ def start(state: State, port: int | None, enforce_iam: bool = False) -> str:
         for attempt in range(attempts):
             try:
                 pid, url = launch(
-                    python, state, port if port is not None else free_port(), enforce_iam
+                    python,
+                    state,
+                    port if port is not None else free_port(),
+                    enforce_iam,
+                    latency_scale,
                 )
                 mode = " (direct API calls checked against IAM)" if enforce_iam else ""
+                scale = (
+                    latency_scale
+                    if latency_scale is not None
+                    else os.environ.get("LOCAL_AWS_LATENCY_SCALE", "")
+                )
+                if scale not in ("", None) and str(scale).strip() not in ("0", "0.0"):
+                    mode += f" (latency model on, scale {scale})"
                 say(f"started (pid {pid}){mode}; log: {state.log_file}")
                 return url
             except LauncherError:
@@ -379,6 +414,14 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
         help="check every direct API call against the caller's IAM policies (root keys may do "
         "all; also LOCAL_AWS_ENFORCE_IAM=1). Stack operations are always checked.",
     )
+    start_parser.add_argument(
+        "--latency-scale",
+        type=float,
+        metavar="S",
+        help="turn the latency model on: API calls and resource operations take their AWS time "
+        "times S, e.g. 0.02 (sets LOCAL_AWS_LATENCY_SCALE for the server, which is otherwise "
+        "inherited from this environment; 0 turns it off). See docs/local-aws.md",
+    )
     commands.add_parser(
         "install",
         help="create .venv and install the pinned requirements if they changed; no server",
@@ -395,7 +438,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if arguments.command == "start":
             print(
-                start(state, arguments.port, enforce_iam_requested(arguments.enforce_iam)),
+                start(
+                    state,
+                    arguments.port,
+                    enforce_iam_requested(arguments.enforce_iam),
+                    latency_scale_requested(arguments.latency_scale),
+                ),
                 flush=True,
             )
         elif arguments.command == "install":

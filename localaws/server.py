@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> None:
         engine,
         lambda_functions,
         lambda_runtime,
+        latency,
         operations,
         revert_drift,
         runtime_bodies,
@@ -70,6 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     sagemaker_fixes.install()
     lambda_functions.install()
     lambda_runtime.install(sys.argv[1:] if argv is None else argv)
+    latency.install()  # last: off unless LOCAL_AWS_LATENCY_SCALE; wraps the handlers as left
     moto_main(sys.argv[1:] if argv is None else argv)
 
 

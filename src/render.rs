@@ -77,8 +77,9 @@ pub fn package_parameter(model: &str) -> String {
 pub struct Asset {
     pub bucket: String,
     pub key: String,
-    /// The content; base64 when `base64` (a function's ZIP package).
-    pub body: String,
+    /// The content; base64 when `base64` (a function's ZIP package). Shared: every pipeline
+    /// stack ships the same step code, and a copy per stack would grow with the models.
+    pub body: std::sync::Arc<str>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub base64: bool,
 }
@@ -123,7 +124,7 @@ pub fn pipeline_asset(
     (definition.len() > limit).then(|| Asset {
         bucket: bucket.to_string(),
         key: format!("{PIPELINES_PREFIX}{pipeline}/{}.json", hash(definition)),
-        body: definition.to_string(),
+        body: definition.into(),
         base64: false,
     })
 }

@@ -18,7 +18,7 @@ const KEY_PREFIX: &str = "code";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepCode {
     /// `(file name, content)`, sorted by name.
-    files: Vec<(String, String)>,
+    files: Vec<(String, std::sync::Arc<str>)>,
     hash: String,
 }
 
@@ -75,7 +75,10 @@ impl StepCode {
         }
         StepCode {
             hash: hash(&text),
-            files,
+            files: files
+                .into_iter()
+                .map(|(name, content)| (name, content.into()))
+                .collect(),
         }
     }
 
@@ -115,7 +118,7 @@ impl StepCode {
         Asset {
             bucket: bucket.to_string(),
             key: format!("functions/{name}/{}.zip", self.hash),
-            body: aws_smithy_types::base64::encode(crate::zip::stored(&files)),
+            body: aws_smithy_types::base64::encode(crate::zip::stored(&files)).into(),
             base64: true,
         }
     }
@@ -189,7 +192,7 @@ mod tests {
             format!("s3://{}/{}", assets[0].bucket, assets[0].key),
             format!("{uri}evaluate.py")
         );
-        assert_eq!(assets[0].body, "print(1)\n");
+        assert_eq!(&*assets[0].body, "print(1)\n");
     }
 
     #[test]

@@ -526,11 +526,7 @@ async fn step_code_is_uploaded_once_and_not_again_while_unchanged() {
             mlops_infra::aws::fake::REGION,
             &asset.key,
         );
-        assert_eq!(
-            fake.uploaded(&url).as_deref(),
-            Some(asset.body.as_str()),
-            "{url}"
-        );
+        assert_eq!(fake.uploaded(&url).as_deref(), Some(&*asset.body), "{url}");
     }
 
     // A pipeline change updates the pipeline stacks; the unchanged code is not sent again.

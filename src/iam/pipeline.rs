@@ -66,7 +66,7 @@ fn definition(
                 .iter()
                 .find(|asset| asset.key == key)?
                 .body
-                .clone()
+                .to_string()
         }
         _ => return None,
     };
