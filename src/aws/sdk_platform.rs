@@ -64,6 +64,15 @@ fn sagemaker_missing(error: AwsError) -> AwsError {
     }
 }
 
+/// The `s3://` URI of a package's classes.json, from its customer metadata.
+pub(super) fn classes_uri(
+    metadata: Option<&std::collections::HashMap<String, String>>,
+) -> Option<String> {
+    metadata
+        .and_then(|properties| properties.get(crate::pipeline::generate::CLASSES_METADATA))
+        .cloned()
+}
+
 fn found<T>(result: AwsResult<T>) -> AwsResult<Option<T>> {
     match result {
         Ok(value) => Ok(Some(value)),
@@ -148,10 +157,7 @@ impl Platform for SdkPlatform {
             .map_err(sagemaker_missing);
         Ok(found(described)?.map(|described| ModelPackage {
             approval_description: described.approval_description().map(str::to_string),
-            classes_uri: described
-                .customer_metadata_properties()
-                .and_then(|properties| properties.get(crate::pipeline::generate::CLASSES_METADATA))
-                .cloned(),
+            classes_uri: classes_uri(described.customer_metadata_properties()),
             metrics_uri: described
                 .model_metrics()
                 .and_then(|metrics| metrics.model_quality())

@@ -122,10 +122,9 @@ impl ReviewStore for SdkPlatform {
             .send()
             .await
             .map_err(classify)?;
-        Ok(described
-            .customer_metadata_properties()
-            .and_then(|properties| properties.get(crate::pipeline::generate::CLASSES_METADATA))
-            .cloned())
+        Ok(super::sdk_platform::classes_uri(
+            described.customer_metadata_properties(),
+        ))
     }
 
     async fn caller(&self) -> AwsResult<String> {

@@ -399,6 +399,26 @@ impl<S: ReviewStore> Queue<S> {
         self.classes.lock().ok()?.get(package).cloned()
     }
 
+    /// A label checked against the model's classes, and whether it agrees with the model's
+    /// top class.
+    async fn verdict(
+        &self,
+        answer: &super::record::Answer,
+        label: &str,
+        stem: &str,
+    ) -> Result<Verdict, ReviewError> {
+        let known = self
+            .classes(answer)
+            .await
+            .map_err(|error| restem(error, stem))?;
+        check_label(label, &known, &answer.model)?;
+        Ok(if label == answer.name {
+            Verdict::Agreed
+        } else {
+            Verdict::Corrected
+        })
+    }
+
     /// Carries out a decision on an item this reviewer holds. Copies first, then the audit
     /// record (written only if absent), then the item leaves the queue: a failure at any
     /// step leaves the item pending and nothing lost.
@@ -433,16 +453,7 @@ impl<S: ReviewStore> Queue<S> {
         let raw = &self.settings.raw_prefix;
         let (verdict, label, copied_to) = match decision {
             Decision::Species(species) => {
-                let known = self
-                    .classes(&record.child)
-                    .await
-                    .map_err(|error| restem(error, stem))?;
-                check_label(species, &known, &record.child.model)?;
-                let verdict = if *species == record.child.name {
-                    Verdict::Agreed
-                } else {
-                    Verdict::Corrected
-                };
+                let verdict = self.verdict(&record.child, species, stem).await?;
                 // The child served the sub-group the parent chose: both learn from it.
                 let targets = vec![
                     format!("{raw}{}/{species}/{file}", record.child.model),
@@ -451,16 +462,7 @@ impl<S: ReviewStore> Queue<S> {
                 (verdict, species.clone(), targets)
             }
             Decision::Subgroup(subgroup) => {
-                let known = self
-                    .classes(&record.parent)
-                    .await
-                    .map_err(|error| restem(error, stem))?;
-                check_label(subgroup, &known, &record.parent.model)?;
-                let verdict = if *subgroup == record.parent.name {
-                    Verdict::Agreed
-                } else {
-                    Verdict::Corrected
-                };
+                let verdict = self.verdict(&record.parent, subgroup, stem).await?;
                 let targets = vec![format!("{raw}{}/{subgroup}/{file}", record.parent.model)];
                 (verdict, subgroup.clone(), targets)
             }
