@@ -41,7 +41,7 @@ import logging
 import re
 import urllib.parse
 import uuid
-from typing import Any
+from typing import Any, Callable
 from xml.sax.saxutils import escape
 
 from moto import settings
@@ -65,6 +65,10 @@ IAM_ACTION = {
     "lambda:InvokeWithResponseStream": "lambda:InvokeFunction",
 }
 PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
+# Called as `resolver(action, parameters, region, account)` for a CloudFormation action scoped to
+# stacks whose request names them indirectly (stack_refactor.py: a refactor's id, its stack
+# definitions); the first list of ARNs answered is what the request is checked on.
+STACK_RESOURCES: list[Callable[[str, dict[str, Any], str, str], list[str] | None]] = []
 # The environ key holding a request's body as it arrived.
 WIRE_BODY = "localaws.wire_body"
 # Content types werkzeug parses into `request.form`, leaving `request.data` empty.
@@ -331,6 +335,10 @@ def resources_of(response: Any, action: str, region: str, partition: str, accoun
         return ["*"]  # the action takes only "*"
     parameters = request_parameters(response)
     if service == "cloudformation" and "stack" in types:
+        for resolver in STACK_RESOURCES:
+            stacks = resolver(action, parameters, region, account)
+            if stacks:
+                return stacks
         stack = cloudformation_stack_arn(parameters, region, account)
         if stack:
             return [stack]

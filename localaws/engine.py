@@ -46,7 +46,6 @@ synchronously, which is also what CloudFormation does.
 from __future__ import annotations
 
 import copy
-import functools
 import re
 from typing import Any, Callable
 
@@ -68,6 +67,7 @@ from moto.core.common_models import CloudFormationModel
 from moto.core.responses import ActionResult
 
 from .handlers.base import STACKS_BEING_DELETED, ResourceHandler, logger, reason_of
+from .patching import wrap as _wrap
 
 _installed = False
 #: Called as `hook(resource_map, wanted)` by an update (a change set's execution and its rollback
@@ -117,16 +117,6 @@ def yaml_tag_constructor(loader: yaml.Loader, tag: str, node: yaml.Node) -> dict
     else:
         value = node.value
     return {key: value}
-
-
-def _wrap(owner: type, name: str, replacement: Callable[..., Any]) -> None:
-    original = getattr(owner, name)
-
-    @functools.wraps(original)
-    def wrapper(*arguments: Any, **keywords: Any) -> Any:
-        return replacement(original, *arguments, **keywords)
-
-    setattr(owner, name, wrapper)
 
 
 # --- updates: CloudFormation's order, conditions, dependents follow a change ---------------------

@@ -99,6 +99,7 @@ from moto.core.utils import utcnow
 
 from . import engine
 from .handlers.base import ResourceHandler, logger
+from .patching import wrap as _wrap
 
 STACK_TYPE = "AWS::CloudFormation::Stack"
 PAGE_SIZE = 100
@@ -178,16 +179,6 @@ def install() -> None:
     _wrap(CloudFormationResponse, "create_change_set", _disable_validation_parameter)
     CloudFormationResponse.describe_events = _describe_events
     _installed = True
-
-
-def _wrap(owner: type, name: str, replacement: Callable[..., Any]) -> None:
-    original = getattr(owner, name)
-
-    @functools.wraps(original)
-    def wrapper(*arguments: Any, **keywords: Any) -> Any:
-        return replacement(original, *arguments, **keywords)
-
-    setattr(owner, name, wrapper)
 
 
 # --- operations follow the stack's own events --------------------------------------------------

@@ -80,10 +80,9 @@ from __future__ import annotations
 
 import contextvars
 import copy
-import functools
 import json
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from moto.cloudformation import parsing
 from moto.cloudformation.exceptions import ValidationError
@@ -99,6 +98,7 @@ from moto.core.responses import ActionResult
 
 from . import drift, engine, iam
 from .handlers.base import ResourceHandler, logger
+from .patching import wrap as _wrap
 
 MODE = "REVERT_DRIFT"
 NO_CHANGES = "The submitted information didn't contain changes."
@@ -168,16 +168,6 @@ def install() -> None:
     _wrap(ChangeSet, "apply", _apply)
     engine.AFTER_UPDATES.append(_after_updates)
     _installed = True
-
-
-def _wrap(owner: type, name: str, replacement: Callable[..., Any]) -> None:
-    original = getattr(owner, name)
-
-    @functools.wraps(original)
-    def wrapper(*arguments: Any, **keywords: Any) -> Any:
-        return replacement(original, *arguments, **keywords)
-
-    setattr(owner, name, wrapper)
 
 
 # --- CreateChangeSet ------------------------------------------------------------------------------

@@ -14,6 +14,12 @@ completes no more than once", SageMaker API reference, StartPipelineExecution): 
 token answers the execution it started. The retrain function relies on it to start one run per
 batch however many invocations race; here a repeated token of the pipeline answers the first
 execution's ARN, checked and recorded under a lock (moto's server is threaded).
+
+DeleteModelPackage and DeleteModelPackageGroup: moto 5.2.5 has neither (HTTP 500). Here the first
+removes a version named by its ARN (a missing one is a ValidationException), the second the group, named by name
+or ARN; a missing group is a ValidationException with DescribeModelPackageGroup's wording. A group
+that still holds model package versions is refused with ConflictException, the only error the API
+reference lists; that AWS refuses this case is inferred, not documented.
 """
 
 import threading
@@ -23,8 +29,38 @@ _STARTS = threading.Lock()
 
 
 def install() -> None:
-    from moto.sagemaker.exceptions import ValidationError
+    from moto.core.responses import EmptyResult
+    from moto.sagemaker.exceptions import ConflictException, ValidationError
     from moto.sagemaker.models import SageMakerModelBackend
+    from moto.sagemaker.responses import SageMakerResponse
+
+    def delete_model_package(self: Any, name_or_arn: str) -> None:
+        arn = self.model_package_name_mapping.get(name_or_arn)
+        if arn is None or arn not in self.model_packages:
+            raise ValidationError(f"Model package {name_or_arn} does not exist.")
+        self.model_packages.pop(arn)
+        for key in [key for key, value in self.model_package_name_mapping.items() if value == arn]:
+            del self.model_package_name_mapping[key]
+
+    def delete_model_package_response(self: Any) -> Any:
+        self.sagemaker_backend.delete_model_package(self._get_param("ModelPackageName"))
+        return EmptyResult()
+
+    def delete_model_package_group(self: Any, name_or_arn: str) -> None:
+        name = name_or_arn.rsplit("/", 1)[-1]
+        self.describe_model_package_group(name)
+        if any(package.model_package_group_name == name for package in self.model_packages.values()):
+            raise ConflictException(f"Model package group {name} still holds model packages: delete them first.")
+        self.model_package_groups.pop(name, None)
+
+    def delete_model_package_group_response(self: Any) -> Any:
+        self.sagemaker_backend.delete_model_package_group(self._get_param("ModelPackageGroupName"))
+        return EmptyResult()
+
+    SageMakerModelBackend.delete_model_package = delete_model_package
+    SageMakerResponse.delete_model_package = delete_model_package_response
+    SageMakerModelBackend.delete_model_package_group = delete_model_package_group
+    SageMakerResponse.delete_model_package_group = delete_model_package_group_response
 
     def update_model_package(
         self: Any,

@@ -57,12 +57,14 @@ def main(argv: list[str] | None = None) -> None:
         runtime_bodies,
         s3_conditional_writes,
         sagemaker_fixes,
+        stack_refactor,
     )
 
     engine.install()
     revert_drift.install()  # after engine, before operations (which wraps its change set APIs)
     operations.install()  # after engine: it wraps engine's change set fixes
     drift.install()
+    stack_refactor.install()  # after engine and operations: it moves resources between their stacks
     cfn_iam.install()
     authorization.install()
     bucket_policies.install()

@@ -142,6 +142,14 @@ impl ApplyReport {
 /// Why a plan may not be applied as it stands. Checked before anything is touched.
 pub fn refusals(plan: &Plan, options: &ApplyOptions) -> Vec<String> {
     let mut refusals = Vec::new();
+    for retired in &plan.retired {
+        if let Some(reason) = &retired.blocked {
+            refusals.push(format!(
+                "stack {} is retired and its resources must move out, but {reason}",
+                retired.name
+            ));
+        }
+    }
     for stack in &plan.stacks {
         if stack.action == StackAction::Blocked {
             refusals.push(format!(
@@ -184,11 +192,50 @@ pub async fn stale_stacks<C: CloudFormation>(
             stale.push(stack.name.clone());
         }
     }
+    for retired in &plan.retired {
+        let current = retry(polling, || client.describe_stack(&retired.name)).await?;
+        if current.map(|current| current.fingerprint()).as_ref() != Some(&retired.fingerprint) {
+            stale.push(retired.name.clone());
+        }
+    }
     Ok(stale)
 }
 
 /// Applies `plan`. Callers check `refusals` (and, for a saved plan, `stale_stacks`) first.
 pub async fn apply<C: CloudFormation>(
+    client: &C,
+    plan: &Plan,
+    options: &ApplyOptions,
+    reporter: &dyn Reporter,
+    interrupt: &Interrupt,
+) -> ApplyReport {
+    // Resources leave retired stacks first: the stacks below declare them.
+    let retired = crate::refactor::retire(client, plan, options, reporter, interrupt).await;
+    if let Some(failed) = retired.iter().find(|result| !result.outcome.is_success()) {
+        let mut stacks = retired.clone();
+        stacks.extend(plan.stacks.iter().map(|stack| StackResult {
+            id: stack.id.clone(),
+            name: stack.name.clone(),
+            outcome: Outcome::Skipped {
+                reason: format!("moving resources out of {} did not finish", failed.id),
+            },
+        }));
+        return ApplyReport { stacks };
+    }
+    let after;
+    let plan = if plan.retired.is_empty() {
+        plan
+    } else {
+        after = crate::refactor::after_moves(plan);
+        &after
+    };
+    let mut report = apply_stacks(client, plan, options, reporter, interrupt).await;
+    report.stacks.splice(0..0, retired);
+    report
+}
+
+/// Applies the plan's stacks, through the bounded pool.
+async fn apply_stacks<C: CloudFormation>(
     client: &C,
     plan: &Plan,
     options: &ApplyOptions,
@@ -744,7 +791,7 @@ async fn wait_for_stack<C: CloudFormation>(
     }
 }
 
-async fn wait_for_change_set<C: CloudFormation>(
+pub(crate) async fn wait_for_change_set<C: CloudFormation>(
     client: &C,
     id: &str,
     polling: Polling,

@@ -12,6 +12,7 @@ pub mod iam;
 pub mod pipeline;
 pub mod plan;
 pub mod plan_view;
+pub mod refactor;
 pub mod release;
 pub mod render;
 pub mod resource_types;

@@ -57,6 +57,10 @@ pub struct Summary {
     /// Of the changed ones, those replaced (or possibly replaced).
     pub resources_replaced: usize,
     pub resources_removed: usize,
+    /// Resources moving in from retired stacks (kept, not created).
+    pub resources_moved: usize,
+    /// Retired stacks resources move out of.
+    pub retire: usize,
     /// Resources whose policies grant something new.
     pub broadened: usize,
 }
@@ -81,7 +85,11 @@ pub fn summary(plan: &Plan) -> Summary {
         unchanged: count(StackAction::NoChange),
         blocked: count(StackAction::Blocked),
         dangerous: plan.dangerous().count(),
-        resources_added: of(ResourceAction::Add),
+        resources_added: resources()
+            .filter(|r| r.action == ResourceAction::Add && r.moved_from.is_none())
+            .count(),
+        resources_moved: plan.retired.iter().map(|retired| retired.moves.len()).sum(),
+        retire: plan.retired.len(),
         resources_changed: of(ResourceAction::Modify),
         resources_replaced: resources()
             .filter(|r| r.action == ResourceAction::Modify && r.replacement != Replacement::No)
@@ -95,10 +103,11 @@ pub fn summary(plan: &Plan) -> Summary {
 /// update, 12 unchanged.` and what needs a reviewer's eye.
 pub fn summary_line(plan: &Plan) -> String {
     let summary = summary(plan);
-    let mut line = format!(
-        "Resources: {} to add, {} to change",
-        summary.resources_added, summary.resources_changed
-    );
+    let mut line = format!("Resources: {} to add", summary.resources_added);
+    if summary.resources_moved > 0 {
+        let _ = write!(line, ", {} to move", summary.resources_moved);
+    }
+    let _ = write!(line, ", {} to change", summary.resources_changed);
     if summary.resources_replaced > 0 {
         let _ = write!(line, " ({} replaced)", summary.resources_replaced);
     }
@@ -109,6 +118,9 @@ pub fn summary_line(plan: &Plan) -> String {
     );
     if summary.blocked > 0 {
         let _ = write!(line, ", {} blocked", summary.blocked);
+    }
+    if summary.retire > 0 {
+        let _ = write!(line, ", {} retired", summary.retire);
     }
     line.push('.');
     if summary.dangerous > 0 {
@@ -135,6 +147,9 @@ fn stack_marker(action: StackAction) -> (&'static str, &'static str) {
 }
 
 fn resource_marker(resource: &ResourcePlan) -> &'static str {
+    if resource.moved_from.is_some() {
+        return ">";
+    }
     match (resource.action, resource.replacement) {
         (ResourceAction::Add, _) => "+",
         (ResourceAction::Remove, _) => "-",
@@ -237,6 +252,9 @@ pub fn text(plan: &Plan, color: bool) -> String {
         plan.region,
         if plan.protected { ", protected" } else { "" }
     );
+    for retired in &plan.retired {
+        write_retired(&mut out, retired, &colors);
+    }
     for stack in &plan.stacks {
         write_stack(&mut out, stack, &colors);
     }
@@ -343,6 +361,55 @@ fn drift_lines(stack: &StackPlan) -> Vec<String> {
     lines
 }
 
+/// A stack the layout no longer has: what moves out of it, where, and what becomes of it.
+fn write_retired(out: &mut String, retired: &crate::plan::moves::RetiredStack, colors: &Colors) {
+    let style = colors.change;
+    let refactors = retired.batches().len();
+    let _ = writeln!(
+        out,
+        "{style}> {}{style:#} (retired: {} resource(s) move out by stack refactoring, {refactors} refactor(s) of at most {} stacks)",
+        retired.name,
+        retired.moves.len(),
+        crate::plan::moves::MAX_REFACTOR_STACKS
+    );
+    if let Some(reason) = &retired.blocked {
+        let danger = colors.danger;
+        let _ = writeln!(out, "    {danger}blocked{danger:#}: {reason}");
+    }
+    for found in &retired.moves {
+        let _ = writeln!(
+            out,
+            "    {style}> {}{style:#}  {}  to {} as {}  ({} {}: kept, not replaced)",
+            found.from_logical_id,
+            found.resource_type,
+            found.to_stack,
+            found.to_logical_id,
+            crate::plan::NAMED_TYPES
+                .iter()
+                .find(|(resource_type, _, _)| *resource_type == found.resource_type)
+                .map_or("resource", |(_, _, noun)| *noun),
+            found.name
+        );
+    }
+    if retired.emptied() {
+        let _ = writeln!(
+            out,
+            "    then the empty stack is deleted (a placeholder keeps it valid until then)"
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "    the stack stays: {} no current stack declares ({})",
+            if retired.left.len() == 1 {
+                "a resource"
+            } else {
+                "resources"
+            },
+            retired.left.join(", ")
+        );
+    }
+}
+
 fn write_stack(out: &mut String, stack: &StackPlan, colors: &Colors) {
     let (marker, label) = stack_marker(stack.action);
     let style = match stack.action {
@@ -447,6 +514,12 @@ fn write_resource(out: &mut String, stack: &StackPlan, resource: &ResourcePlan, 
         "    {style}{marker} {}{style:#}  {}",
         resource.logical_id, resource.resource_type
     );
+    if let Some(from) = &resource.moved_from {
+        let _ = write!(
+            line,
+            "  moves in from {from} (stack refactoring: kept, not created)"
+        );
+    }
     if resource.replacement == Replacement::Yes {
         let reason = if resource.replaced_by.is_empty() {
             String::new()
@@ -593,6 +666,19 @@ pub fn markdown(plan: &Plan) -> String {
             } else {
                 format!(":warning: {}", dangerous.join(", "))
             }
+        );
+    }
+    for retired in &plan.retired {
+        let _ = writeln!(
+            out,
+            "| `{}` | retire: move out{} | {} moved | |",
+            retired.name,
+            if retired.emptied() {
+                ", then delete"
+            } else {
+                ""
+            },
+            retired.moves.len()
         );
     }
     let unchanged = plan.stacks.len() - shown.len();

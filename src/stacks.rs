@@ -8,7 +8,6 @@ use crate::config::Environment;
 const SHARED: &[(&str, &str)] = &[
     ("storage", "storage.yaml.tera"),
     ("iam", "iam.yaml.tera"),
-    ("registry", "registry.yaml.tera"),
     ("monitoring", "monitoring.yaml.tera"),
     ("api", "api.yaml.tera"),
     ("ci", "ci.yaml.tera"),
@@ -20,6 +19,12 @@ const SHARED: &[(&str, &str)] = &[
 /// deployed through the role, so CI needs only to manage stacks and pass that role.
 pub const DEPLOY_ROLE_STACK: &str = "iam";
 pub const DEPLOY_ROLE: &str = "cloudformation";
+
+/// Stacks earlier layouts had and this one does not: `plan` reads them when deployed, and
+/// apply moves the resources a current stack declares out of them (CloudFormation stack
+/// refactoring), then deletes what is left empty. `registry` held every model package group;
+/// each group now lives in its model's pipeline stack, so no shared stack grows with models.
+pub const RETIRED: &[&str] = &["registry"];
 
 /// Whether the environment has a shared stack; most always do.
 fn has_stack(environment: &Environment, id: &str) -> bool {

@@ -46,6 +46,24 @@ pub async fn read<C: CloudFormation>(
     })
 }
 
+/// The deployed stacks of `stacks::RETIRED`, by name, with their id.
+pub async fn read_retired<C: CloudFormation>(
+    client: &C,
+    environment: &Environment,
+    polling: Polling,
+) -> AwsResult<BTreeMap<String, (String, crate::aws::DeployedStack)>> {
+    let mut found = BTreeMap::new();
+    for id in crate::stacks::RETIRED {
+        let name = format!("{}-{id}", environment.prefix());
+        if let Some(stack) = retry(polling, || client.describe_stack(&name)).await?
+            && stack.status.0 != "DELETE_COMPLETE"
+        {
+            found.insert(name, (id.to_string(), stack));
+        }
+    }
+    Ok(found)
+}
+
 /// What `plan` also asks CloudFormation: drift detection on the deployed stacks
 /// (`--refresh`), and drift-aware change sets (`--revert-drift`, which needs the drift).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -105,6 +123,7 @@ pub async fn plan<C: CloudFormation>(
     refresh: Refresh,
 ) -> AwsResult<Plan> {
     let mut deployed = read(client, rendered, polling).await?;
+    deployed.retired = read_retired(client, environment, polling).await?;
     deployed.serving = serving;
     if refresh.drift || refresh.revert_drift {
         let names: Vec<String> = deployed
@@ -118,11 +137,26 @@ pub async fn plan<C: CloudFormation>(
     }
     let first = plan::plan(environment, rendered, &deployed);
     deployed.assets_present = present_assets(client, &first, polling).await?;
-    for named in plan::named_to_create(&first, rendered) {
-        if retry(polling, || client.named_resource_exists(&named)).await? {
-            deployed.existing.insert(named);
-        }
-    }
+    // Names a retired stack holds move in (plan::moves): they are in a stack, not loose.
+    let held = plan::moves::held(&deployed.retired);
+    let to_check: Vec<plan::Named> = plan::named_to_create(&first, rendered)
+        .into_iter()
+        .filter(|named| !held.contains(named))
+        .collect();
+    let found: Vec<(plan::Named, bool)> =
+        stream::iter(to_check.into_iter().map(|named| async move {
+            retry(polling, || client.named_resource_exists(&named))
+                .await
+                .map(|exists| (named, exists))
+        }))
+        .buffer_unordered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    deployed.existing.extend(
+        found
+            .into_iter()
+            .filter_map(|(named, exists)| exists.then_some(named)),
+    );
     let updates: Vec<_> = first
         .stacks
         .iter()

@@ -171,7 +171,6 @@ async fn stacks_after_the_bootstrap_deploy_through_the_cloudformation_role() {
         );
     }
     for through_role in [
-        "registry",
         "monitoring",
         "api",
         "ci",
@@ -214,7 +213,7 @@ async fn a_failure_stops_its_dependents_and_a_rerun_recreates_the_failed_stack()
     );
     // Every stack after the bootstrap is deployed through the role iam creates.
     for dependent in [
-        "registry",
+        "monitoring",
         "api",
         "ci",
         "pipeline-plants",
@@ -423,8 +422,8 @@ async fn recreating_a_failed_stack_needs_confirmation() {
 async fn templates_over_the_inline_limit_are_uploaded_first() {
     let fake = FakeCloudFormation::new();
     let project = project_copy();
-    // Five parents of ten children each: a dashboard widget pair per model, and routers of a
-    // size Lambda takes.
+    // Five parents of ten children each: the iam stack's policies name every model's
+    // resources, and routers stay of a size Lambda takes.
     let mut models = String::new();
     for parent in 0..5 {
         let routes: Vec<String> = (0..10)
@@ -448,8 +447,8 @@ async fn templates_over_the_inline_limit_are_uploaded_first() {
     let note = run
         .stderr
         .lines()
-        .find(|line| line.contains("uploaded to") && line.contains("staging-monitoring"))
-        .expect("an upload note for the monitoring template");
+        .find(|line| line.contains("uploaded to") && line.contains("staging-iam"))
+        .expect("an upload note for the iam template");
     let url = note.rsplit(' ').next().expect("url");
     let body = fake.uploaded(url).expect("the template was uploaded");
     assert!(body.len() > 51_200, "{} bytes", body.len());
@@ -458,8 +457,8 @@ async fn templates_over_the_inline_limit_are_uploaded_first() {
         "{url}"
     );
     assert_eq!(
-        fake.stack("mlops-images-staging-monitoring")
-            .expect("monitoring")
+        fake.stack("mlops-images-staging-iam")
+            .expect("iam")
             .template_body,
         body
     );
@@ -689,7 +688,7 @@ async fn an_apply_ends_with_a_summary_a_person_reads() {
     assert!(
         rerun
             .stderr
-            .contains("Apply complete: 15 created, 0 updated, 1 unchanged, 0 failed (stacks)."),
+            .contains("Apply complete: 14 created, 0 updated, 1 unchanged, 0 failed (stacks)."),
         "{}",
         rerun.stderr
     );
@@ -697,7 +696,7 @@ async fn an_apply_ends_with_a_summary_a_person_reads() {
     // The JSON result goes to stdout for scripts (stdout is not a terminal here).
     let report: serde_json::Value =
         serde_json::from_str(rerun.stdout.trim()).expect("the JSON report");
-    assert_eq!(report["stacks"].as_array().map(Vec::len), Some(16));
+    assert_eq!(report["stacks"].as_array().map(Vec::len), Some(15));
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -709,7 +708,7 @@ async fn stack_selection_takes_ids_and_full_names() {
     .await;
     assert_eq!(applied.status, ExitStatus::Success, "{}", applied.stderr);
     assert!(fake.stack("mlops-images-staging-iam").is_some());
-    assert!(fake.stack("mlops-images-staging-registry").is_none());
+    assert!(fake.stack("mlops-images-staging-monitoring").is_none());
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -54,7 +54,7 @@ fn the_build_plans_keeps_the_plan_and_applies_it() {
         "{plan}"
     );
     assert!(
-        plan.contains("Stacks: 16 to create, 0 to update, 0 unchanged."),
+        plan.contains("Stacks: 15 to create, 0 to update, 0 unchanged."),
         "{plan}"
     );
     let saved: serde_json::Value = serde_json::from_str(
@@ -68,7 +68,7 @@ fn the_build_plans_keeps_the_plan_and_applies_it() {
         .map_or("", |(_, summary)| summary);
     assert_eq!(
         summary.matches("done (CREATE_COMPLETE)").count(),
-        16,
+        15,
         "{stderr}"
     );
 
@@ -133,7 +133,7 @@ fn the_build_runs_as_the_codebuild_role_and_applies_through_the_cloudformation_r
         aws.log()
     );
     assert!(
-        stdout.contains("Stacks: 14 to create, 0 to update, 2 unchanged."),
+        stdout.contains("Stacks: 13 to create, 0 to update, 2 unchanged."),
         "{stdout}"
     );
     let roles = aws.boto3(
@@ -151,7 +151,7 @@ for stack in cfn.describe_stacks()["Stacks"]:
         let bootstrap = name.ends_with("-storage") || name.ends_with("-iam");
         assert_eq!(deployed_by == role, !bootstrap, "{line}");
     }
-    assert_eq!(roles.lines().count(), 16, "{roles}");
+    assert_eq!(roles.lines().count(), 15, "{roles}");
 }
 
 #[test]

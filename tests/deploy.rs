@@ -36,7 +36,7 @@ fn staging_applies_plans_clean_changes_and_is_destroyed() {
                 .starts_with("  mlops-images-staging-")
         })
         .collect();
-    assert_eq!(live.len(), 16, "{}", screen.contents());
+    assert_eq!(live.len(), 15, "{}", screen.contents());
     for &row in &live {
         let text = screen.contents_between(row, 0, row, 120);
         assert!(text.contains("done (CREATE_COMPLETE)"), "{text}");
@@ -45,7 +45,7 @@ fn staging_applies_plans_clean_changes_and_is_destroyed() {
     assert!(
         screen
             .contents()
-            .contains("Apply complete: 16 created, 0 updated, 0 unchanged, 0 failed"),
+            .contains("Apply complete: 15 created, 0 updated, 0 unchanged, 0 failed"),
         "{}",
         screen.contents()
     );
@@ -61,7 +61,7 @@ fn staging_applies_plans_clean_changes_and_is_destroyed() {
     assert!(
         clean
             .stdout
-            .contains("Stacks: 0 to create, 0 to update, 16 unchanged."),
+            .contains("Stacks: 0 to create, 0 to update, 15 unchanged."),
         "{}",
         clean.stdout
     );
@@ -112,7 +112,7 @@ fn staging_applies_plans_clean_changes_and_is_destroyed() {
     );
     assert_eq!(
         applied_summary.matches("no changes").count(),
-        15,
+        14,
         "{applied_summary}"
     );
     let stale = run(&["apply", &saved.to_string_lossy(), "--yes"]);
@@ -219,7 +219,7 @@ fn staging_applies_plans_clean_changes_and_is_destroyed() {
     let status = run(&["status", "staging"]);
     assert_eq!(
         status.stdout.matches("NOT_DEPLOYED").count(),
-        18,
+        17,
         "{}",
         status.stdout
     );

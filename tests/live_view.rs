@@ -134,7 +134,7 @@ async fn check_screen(width: fn() -> Option<usize>, name: &str) {
     let live = live_rows(&terminal);
     assert_eq!(
         live.len(),
-        16,
+        15,
         "one row per stack, no duplicates left by a redraw:\n{}",
         screen.contents()
     );

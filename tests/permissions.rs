@@ -175,7 +175,7 @@ fn validate_names_a_permission_removed_from_the_template() {
         result.stderr.contains(
             "role CloudFormationRole is not allowed sagemaker:GetModelPackageGroupPolicy on \
              arn:aws:sagemaker:eu-west-1:222222222222:model-package-group/mlops-images-staging-plants \
-             (needed by registry: PlantsModelPackageGroup (AWS::SageMaker::ModelPackageGroup, create))"
+             (needed by pipeline-plants: ModelPackageGroup (AWS::SageMaker::ModelPackageGroup, create))"
         ),
         "{}",
         result.stderr

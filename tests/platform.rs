@@ -269,13 +269,8 @@ fn adding_a_child_model_adds_exactly_its_stacks_and_resources() {
                 .map(move |id| format!("{}/{id}", stack.spec.id))
         })
         .collect();
-    expected.extend(
-        [
-            // One API path serves every model: a new model adds no API resource.
-            "registry/ShrubsModelPackageGroup",
-        ]
-        .map(String::from),
-    );
+    // One API path serves every model: a new model adds no API resource, and its model
+    // package group is in its pipeline stack.
     // An API deployment is immutable: a new set of methods means a new deployment.
     expected.insert(deployment(&after));
     assert_eq!(added, expected);

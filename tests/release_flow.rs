@@ -158,7 +158,7 @@ fn an_approved_package_goes_through_staging_to_prod() {
     assert!(
         switch
             .stdout
-            .contains("Stacks: 0 to create, 2 to update, 14 unchanged."),
+            .contains("Stacks: 0 to create, 2 to update, 13 unchanged."),
         "{}",
         switch.stdout
     );

@@ -212,7 +212,7 @@ fn verbose_validate_prints_the_launch_order() {
     assert_eq!(result.code, 0, "{}", result.stderr);
     assert!(
         result.stderr.contains(
-            "launch order: storage → iam → registry, monitoring, api, ci, retrain, pipeline-plants, pipeline-trees, pipeline-flowers, pipeline-grasses → endpoint-plants, endpoint-trees, endpoint-flowers, endpoint-grasses"
+            "launch order: storage → iam → monitoring, api, ci, retrain, pipeline-plants, pipeline-trees, pipeline-flowers, pipeline-grasses → endpoint-plants, endpoint-trees, endpoint-flowers, endpoint-grasses"
         ),
         "{}",
         result.stderr

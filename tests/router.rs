@@ -98,8 +98,17 @@ fn a_photo_goes_through_parent_and_child_to_a_species() {
     let storage = run_with(
         project.path(),
         &[
-            "apply", "staging", "--yes", "--stack", "storage", "--stack", "iam", "--stack",
-            "registry",
+            "apply",
+            "staging",
+            "--yes",
+            "--stack",
+            "storage",
+            "--stack",
+            "iam",
+            "--stack",
+            "pipeline-plants",
+            "--stack",
+            "pipeline-trees",
         ],
         &environment,
     );

@@ -136,7 +136,27 @@ pub const CALLS: &[Call] = &[
         operation: "cloudformation:DeleteStack",
         action: "cloudformation:DeleteStack",
         target: Target::Stacks,
-        commands: &[Destroy],
+        // apply deletes a retired stack once everything moved out of it.
+        commands: &[Apply, Destroy],
+    },
+    // Moving resources out of a stack an earlier layout had (`stacks::RETIRED`).
+    Call {
+        operation: "cloudformation:CreateStackRefactor",
+        action: "cloudformation:CreateStackRefactor",
+        target: Target::Stacks,
+        commands: &[Apply],
+    },
+    Call {
+        operation: "cloudformation:DescribeStackRefactor",
+        action: "cloudformation:DescribeStackRefactor",
+        target: Target::Stacks,
+        commands: &[Apply],
+    },
+    Call {
+        operation: "cloudformation:ExecuteStackRefactor",
+        action: "cloudformation:ExecuteStackRefactor",
+        target: Target::Stacks,
+        commands: &[Apply],
     },
     // Change sets run as the service role: the caller passes it.
     Call {

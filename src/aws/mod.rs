@@ -251,6 +251,32 @@ pub struct StackEvent {
     pub reason: Option<String>,
 }
 
+/// A stack refactor to create (`CreateStackRefactor`): resources move between stacks, kept as
+/// they are, under new logical ids where mapped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefactorRequest {
+    pub description: String,
+    /// Every stack involved (at most 5) with its template after the move.
+    pub stacks: Vec<(String, TemplateSource)>,
+    /// (source stack, source logical id, destination stack, destination logical id).
+    pub mappings: Vec<(String, String, String, String)>,
+    /// A destination stack that does not exist yet is created, holding what moves in.
+    pub enable_stack_creation: bool,
+}
+
+/// Where a stack refactor is (`DescribeStackRefactor`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefactorState {
+    /// Being created or validated, or executing.
+    Running,
+    /// Created and validated: it may be executed.
+    Ready,
+    /// Executed.
+    Complete,
+    /// Creation or execution failed (the reason CloudFormation gives).
+    Failed(String),
+}
+
 /// Failures, typed so the core decides what to do without reading error text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AwsError {
@@ -351,6 +377,24 @@ pub trait CloudFormation {
     ) -> impl Future<Output = AwsResult<Vec<OperationEvent>>> {
         let _ = (source, failed_only);
         async { Err(AwsError::Unsupported("DescribeEvents")) }
+    }
+    /// Creates a stack refactor (`CreateStackRefactor`); its id.
+    fn create_stack_refactor(
+        &self,
+        request: &RefactorRequest,
+    ) -> impl Future<Output = AwsResult<String>> {
+        let _ = request;
+        async { Err(AwsError::Unsupported("CreateStackRefactor")) }
+    }
+    /// Where a stack refactor is (`DescribeStackRefactor`).
+    fn stack_refactor(&self, id: &str) -> impl Future<Output = AwsResult<RefactorState>> {
+        let _ = id;
+        async { Err(AwsError::Unsupported("DescribeStackRefactor")) }
+    }
+    /// Executes a validated stack refactor (`ExecuteStackRefactor`).
+    fn execute_stack_refactor(&self, id: &str) -> impl Future<Output = AwsResult<()>> {
+        let _ = id;
+        async { Err(AwsError::Unsupported("ExecuteStackRefactor")) }
     }
     /// Whether an object exists (S3 HeadObject): content-addressed assets already uploaded
     /// are not sent again.

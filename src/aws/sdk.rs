@@ -18,8 +18,8 @@ use aws_sdk_cloudformation::types as cfn;
 use super::{
     AwsError, AwsResult, ChangeSet, ChangeSetKind, ChangeSetRequest, ChangeSetStatus,
     CloudFormation, DeployedStack, DriftDetection, EventSource, OperationEvent, PropertyDifference,
-    ResourceChange, ResourceDrift, StackEvent, StackStatus, TemplateSource, Validation,
-    not_executable, template_url,
+    RefactorRequest, RefactorState, ResourceChange, ResourceDrift, StackEvent, StackStatus,
+    TemplateSource, Validation, not_executable, template_url,
 };
 
 /// Attempts per call, the first included, before a throttled or transient error is returned.
@@ -468,6 +468,92 @@ impl CloudFormation for SdkCloudFormation {
         // Oldest first, whatever order the pages came in.
         events.sort_by(|a, b| a.timestamp.cmp(&b.timestamp));
         Ok(events)
+    }
+
+    async fn create_stack_refactor(&self, request: &RefactorRequest) -> AwsResult<String> {
+        let mut call = self
+            .cloudformation
+            .create_stack_refactor()
+            .description(&request.description)
+            .enable_stack_creation(request.enable_stack_creation);
+        for (name, template) in &request.stacks {
+            let definition = cfn::StackDefinition::builder().stack_name(name);
+            call = call.stack_definitions(
+                match template {
+                    TemplateSource::Body(body) => definition.template_body(body),
+                    TemplateSource::Url(url) => definition.template_url(url),
+                }
+                .build(),
+            );
+        }
+        for (from_stack, from_id, to_stack, to_id) in &request.mappings {
+            let location = |stack: &str, id: &str| {
+                cfn::ResourceLocation::builder()
+                    .stack_name(stack)
+                    .logical_resource_id(id)
+                    .build()
+            };
+            call = call.resource_mappings(
+                cfn::ResourceMapping::builder()
+                    .source(location(from_stack, from_id))
+                    .destination(location(to_stack, to_id))
+                    .build(),
+            );
+        }
+        let output = call.send().await.map_err(classify)?;
+        Ok(output.stack_refactor_id().unwrap_or_default().to_string())
+    }
+
+    async fn stack_refactor(&self, id: &str) -> AwsResult<RefactorState> {
+        let output = self
+            .cloudformation
+            .describe_stack_refactor()
+            .stack_refactor_id(id)
+            .send()
+            .await
+            .map_err(classify)?;
+        let reason = |reason: Option<&str>, fallback: &str| {
+            reason
+                .filter(|text| !text.is_empty())
+                .unwrap_or(fallback)
+                .to_string()
+        };
+        Ok(match (output.status(), output.execution_status()) {
+            (Some(cfn::StackRefactorStatus::CreateFailed), _) => RefactorState::Failed(reason(
+                output.status_reason(),
+                "creating the stack refactor failed",
+            )),
+            (Some(cfn::StackRefactorStatus::CreateInProgress), _) => RefactorState::Running,
+            (_, Some(cfn::StackRefactorExecutionStatus::ExecuteComplete)) => {
+                RefactorState::Complete
+            }
+            (_, Some(cfn::StackRefactorExecutionStatus::Available)) => RefactorState::Ready,
+            (
+                _,
+                Some(
+                    cfn::StackRefactorExecutionStatus::ExecuteInProgress
+                    | cfn::StackRefactorExecutionStatus::RollbackInProgress,
+                ),
+            ) => RefactorState::Running,
+            (status, execution) => RefactorState::Failed(reason(
+                output.execution_status_reason().or(output.status_reason()),
+                &format!(
+                    "the stack refactor is {} ({})",
+                    execution.map_or("?", |value| value.as_str()),
+                    status.map_or("?", |value| value.as_str())
+                ),
+            )),
+        })
+    }
+
+    async fn execute_stack_refactor(&self, id: &str) -> AwsResult<()> {
+        self.cloudformation
+            .execute_stack_refactor()
+            .stack_refactor_id(id)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
     }
 
     async fn delete_stack(&self, stack: &str) -> AwsResult<()> {

@@ -63,6 +63,7 @@ pub fn attach(stack: &mut StackPlan, deployed: &Deployed) {
         drifted.touched = true;
         stack.resources.push(ResourcePlan {
             logical_id: drifted.drift.logical_id.clone(),
+            moved_from: None,
             resource_type: drifted.drift.resource_type.clone(),
             action: ResourceAction::Modify,
             replacement: Replacement::No,

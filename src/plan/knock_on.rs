@@ -44,6 +44,7 @@ pub fn follow_replacements(resources: &mut Vec<ResourcePlan>, template: &Templat
             };
             resources.push(ResourcePlan {
                 logical_id: logical_id.clone(),
+                moved_from: None,
                 resource_type: resource.resource_type.clone(),
                 action: ResourceAction::Modify,
                 replacement: if replaced_by.is_empty() {
@@ -208,6 +209,7 @@ mod tests {
     fn replaced(logical_id: &str, resource_type: &str, property: &str) -> ResourcePlan {
         ResourcePlan {
             logical_id: logical_id.into(),
+            moved_from: None,
             resource_type: resource_type.into(),
             action: ResourceAction::Modify,
             replacement: Replacement::Yes,

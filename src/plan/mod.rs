@@ -7,6 +7,7 @@ pub mod diff;
 pub mod drift;
 pub mod iam;
 mod knock_on;
+pub mod moves;
 pub mod resolve;
 pub mod steps;
 
@@ -50,6 +51,10 @@ pub struct Plan {
     pub drift_checked: bool,
     /// In launch order.
     pub stacks: Vec<StackPlan>,
+    /// Deployed stacks the layout no longer has, whose resources move into current stacks
+    /// before anything else runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired: Vec<moves::RetiredStack>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,6 +169,10 @@ pub struct ResourcePlan {
     /// replacement, traffic shifting on a live endpoint, data left behind.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// `<retired stack>/<logical id>`: the resource is not created but moved in from a stack
+    /// an earlier layout had (stack refactoring), kept as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved_from: Option<String>,
 }
 
 /// What is deployed, as read through the AWS boundary.
@@ -189,13 +198,17 @@ pub struct Deployed {
     pub validations: BTreeMap<String, Vec<crate::aws::Validation>>,
     /// Plan drift-aware change sets (`--revert-drift`).
     pub revert_drift: bool,
+    /// By stack name: deployed stacks of `stacks::RETIRED`, with their id.
+    pub retired: BTreeMap<String, (String, DeployedStack)>,
 }
 
 impl Plan {
     pub fn has_changes(&self) -> bool {
-        self.stacks
-            .iter()
-            .any(|stack| stack.action != StackAction::NoChange)
+        !self.retired.is_empty()
+            || self
+                .stacks
+                .iter()
+                .any(|stack| stack.action != StackAction::NoChange)
     }
 
     pub fn dangerous(&self) -> impl Iterator<Item = (&StackPlan, &ResourcePlan)> {
@@ -243,6 +256,13 @@ pub fn plan(environment: &Environment, rendered: &[RenderedStack], deployed: &De
         }
         stacks.push(planned);
     }
+    let retired = moves::retired(&deployed.retired, rendered);
+    for retired in &retired {
+        let source = Template::parse(&retired.template_body).unwrap_or_default();
+        for found in &retired.moves {
+            mark_moved(&mut stacks, rendered, &retired.id, &source, found);
+        }
+    }
     Plan {
         format_version: FORMAT_VERSION,
         environment: environment.name.clone(),
@@ -252,7 +272,54 @@ pub fn plan(environment: &Environment, rendered: &[RenderedStack], deployed: &De
         protected: environment.protected,
         drift_checked: deployed.drift.is_some(),
         stacks,
+        retired,
     }
+}
+
+/// The resource a move brings into a planned stack: shown as moved, not added; its changes
+/// are those between the moved resource as deployed and as rendered (none when only its place
+/// changes), as is what its policy newly grants.
+fn mark_moved(
+    stacks: &mut [StackPlan],
+    rendered: &[RenderedStack],
+    from: &str,
+    source: &Template,
+    found: &moves::Move,
+) {
+    let Some(resource) = stacks
+        .iter_mut()
+        .filter(|stack| stack.id == found.to_stack)
+        .flat_map(|stack| stack.resources.iter_mut())
+        .find(|resource| {
+            resource.logical_id == found.to_logical_id && resource.action == ResourceAction::Add
+        })
+    else {
+        return;
+    };
+    resource.moved_from = Some(format!("{from}/{}", found.from_logical_id));
+    let single = |template: &Template, id: &str| Template {
+        resources: template
+            .resources
+            .get(id)
+            .map(|resource| (found.to_logical_id.clone(), resource.clone()))
+            .into_iter()
+            .collect(),
+        ..Template::default()
+    };
+    let after = rendered
+        .iter()
+        .find(|stack| stack.spec.id == found.to_stack)
+        .map(|stack| single(&stack.template, &found.to_logical_id))
+        .unwrap_or_default();
+    let changed = diff_resources(&single(source, &found.from_logical_id), &after)
+        .into_iter()
+        .next();
+    resource.changes = changed
+        .as_ref()
+        .map(|c| c.changes.clone())
+        .unwrap_or_default();
+    resource.broadening = changed.and_then(|c| c.broadening);
+    resource.notes.clear();
 }
 
 fn plan_stack(
@@ -617,6 +684,7 @@ fn all_added(template: &Template) -> Vec<ResourcePlan> {
         .iter()
         .map(|(id, resource)| ResourcePlan {
             logical_id: id.clone(),
+            moved_from: None,
             resource_type: resource.resource_type.clone(),
             action: ResourceAction::Add,
             replacement: Replacement::No,
@@ -638,6 +706,7 @@ pub fn diff_resources(before: &Template, after: &Template) -> Vec<ResourcePlan> 
         match after.resources.get(id) {
             None => plans.push(ResourcePlan {
                 logical_id: id.clone(),
+                moved_from: None,
                 resource_type: old.resource_type.clone(),
                 action: ResourceAction::Remove,
                 replacement: Replacement::No,
@@ -748,6 +817,7 @@ fn diff_resource(id: &str, old: &Resource, new: &Resource) -> Option<ResourcePla
     .filter(|b| !b.is_empty());
     Some(ResourcePlan {
         logical_id: id.to_string(),
+        moved_from: None,
         resource_type: new.resource_type.clone(),
         action: ResourceAction::Modify,
         dangerous: replacement != Replacement::No
@@ -782,6 +852,7 @@ fn merge_change_set(resources: &mut Vec<ResourcePlan>, change_set: &[ResourceCha
             // not show it, the change set does.
             None if change.action == "Modify" => resources.push(ResourcePlan {
                 logical_id: change.logical_id.clone(),
+                moved_from: None,
                 resource_type: change.resource_type.clone(),
                 action: ResourceAction::Modify,
                 replacement,

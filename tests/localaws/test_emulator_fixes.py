@@ -101,6 +101,37 @@ def test_approving_a_package_keeps_its_metadata_as_aws_does(aws):
     assert described["CustomerMetadataProperties"] == {"classes": "s3://b/classes.json"}
 
 
+def test_a_model_package_group_is_deleted_once_its_versions_are(aws):
+    import botocore.exceptions
+    import pytest
+
+    sagemaker = aws("sagemaker")
+    sagemaker.create_model_package_group(ModelPackageGroupName="doomed")
+    arn = sagemaker.create_model_package(
+        ModelPackageGroupName="doomed",
+        InferenceSpecification={
+            "Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/i:1"}],
+            "SupportedContentTypes": ["application/x-image"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+    )["ModelPackageArn"]
+    with pytest.raises(botocore.exceptions.ClientError) as refused:
+        sagemaker.delete_model_package_group(ModelPackageGroupName="doomed")
+    assert refused.value.response["Error"]["Code"] == "ConflictException"
+    sagemaker.delete_model_package(ModelPackageName=arn)
+    with pytest.raises(botocore.exceptions.ClientError) as missing:
+        sagemaker.describe_model_package(ModelPackageName=arn)
+    assert missing.value.response["Error"]["Code"] == "ValidationException"
+    assert sagemaker.list_model_packages(ModelPackageGroupName="doomed")["ModelPackageSummaryList"] == []
+    sagemaker.delete_model_package_group(ModelPackageGroupName="doomed")
+    with pytest.raises(botocore.exceptions.ClientError) as gone:
+        sagemaker.describe_model_package_group(ModelPackageGroupName="doomed")
+    assert gone.value.response["Error"]["Code"] == "ValidationException"
+    with pytest.raises(botocore.exceptions.ClientError) as twice:
+        sagemaker.delete_model_package_group(ModelPackageGroupName="doomed")
+    assert twice.value.response["Error"]["Code"] == "ValidationException"
+
+
 def test_a_repeated_client_request_token_starts_one_pipeline_execution_as_aws_does(aws):
     sagemaker = aws("sagemaker")
     sagemaker.create_pipeline(

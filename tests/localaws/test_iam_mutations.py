@@ -195,10 +195,11 @@ def without(document: dict[str, Any], action: str, others: list[str] = HANDLER_A
 
 def prerequisites(name: str) -> list[str]:
     """The non-bootstrap stacks that must exist before `name` is created: those its inputs name and,
-    for an endpoint, the registry (its ModelPackageArn is a package in the registry's group)."""
+    for an endpoint, its model's pipeline stack (its ModelPackageArn is a package in the model
+    package group that stack holds)."""
     found = {value.split(".")[0] for value in inputs_of(GOLDEN / f"{name}.yaml").values()}
     if name.startswith("endpoint-"):
-        found.add("registry")
+        found.add("pipeline-" + name.removeprefix("endpoint-"))
     found -= set(BOOTSTRAP)
     for stack in list(found):
         found.update(prerequisites(stack))

@@ -3,8 +3,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use indexmap::IndexMap;
-
 use crate::aws::{
     AwsError, AwsResult, ChangeSet, ChangeSetKind, ChangeSetRequest, ChangeSetStatus,
     ResourceChange, not_executable,
@@ -197,27 +195,7 @@ impl State {
         };
 
         if existing.is_none() {
-            let mut stack = Stack {
-                name: name.to_string(),
-                id: stack_id.clone(),
-                status: String::new(),
-                status_reason: None,
-                template_body: String::new(),
-                template: None,
-                parameters: BTreeMap::new(),
-                no_echo: BTreeSet::new(),
-                tags: BTreeMap::new(),
-                outputs: BTreeMap::new(),
-                exports: BTreeMap::new(),
-                termination_protection: false,
-                policy: None,
-                last_updated: None,
-                role_arn: None,
-                resources: IndexMap::new(),
-                events: Vec::new(),
-                version: 0,
-                operation: None,
-            };
+            let mut stack = Stack::empty(name, &stack_id);
             stack.record_stack(
                 &mut self.clock,
                 "REVIEW_IN_PROGRESS",

@@ -22,7 +22,7 @@
 //! `stacks.rs` (stack records, deletion), `events.rs` (stack events, the clock),
 //! `template_checks.rs` (reading and checking a template), `change_sets.rs` (creating,
 //! describing and deleting change sets), `resource_changes.rs` (the diff behind a change set),
-//! `execution.rs` (running a change set, rollbacks), `drift.rs` (drift, validation results,
+//! `execution.rs` (running a change set, rollbacks), `refactor.rs` (stack refactoring), `drift.rs` (drift, validation results,
 //! operation events) and `intrinsics.rs` (conditions, intrinsic functions, outputs and
 //! exports).
 
@@ -34,6 +34,7 @@ mod execution;
 #[cfg(test)]
 mod fixtures;
 mod intrinsics;
+mod refactor;
 mod resource_changes;
 mod stacks;
 mod template_checks;
@@ -88,6 +89,8 @@ struct State {
     /// By stack: describes left in which a just-executed stack still shows `*_IN_PROGRESS`
     /// with detailed status `CONFIGURATION_COMPLETE` (resources configured, stabilising).
     pub(super) settling: BTreeMap<String, (usize, usize)>,
+    /// Stack refactors, in creation order.
+    refactors: Vec<refactor::StoredRefactor>,
 }
 
 impl FakeCloudFormation {
@@ -227,6 +230,27 @@ impl CloudFormation for FakeCloudFormation {
         let mut state = self.lock();
         state.call("DescribeEvents")?;
         state.operation_events(source, failed_only)
+    }
+
+    async fn create_stack_refactor(
+        &self,
+        request: &crate::aws::RefactorRequest,
+    ) -> AwsResult<String> {
+        let mut state = self.lock();
+        state.call("CreateStackRefactor")?;
+        state.create_stack_refactor(request)
+    }
+
+    async fn stack_refactor(&self, id: &str) -> AwsResult<crate::aws::RefactorState> {
+        let mut state = self.lock();
+        state.call("DescribeStackRefactor")?;
+        state.stack_refactor(id)
+    }
+
+    async fn execute_stack_refactor(&self, id: &str) -> AwsResult<()> {
+        let mut state = self.lock();
+        state.call("ExecuteStackRefactor")?;
+        state.execute_stack_refactor(id)
     }
 
     async fn delete_stack(&self, stack: &str) -> AwsResult<()> {

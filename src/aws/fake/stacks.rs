@@ -59,6 +59,31 @@ pub(super) fn find_live<'a>(
 }
 
 impl Stack {
+    /// A stack record with nothing in it yet.
+    pub(super) fn empty(name: &str, id: &str) -> Stack {
+        Stack {
+            name: name.to_string(),
+            id: id.to_string(),
+            status: String::new(),
+            status_reason: None,
+            template_body: String::new(),
+            template: None,
+            parameters: BTreeMap::new(),
+            no_echo: BTreeSet::new(),
+            tags: BTreeMap::new(),
+            outputs: BTreeMap::new(),
+            exports: BTreeMap::new(),
+            termination_protection: false,
+            policy: None,
+            last_updated: None,
+            role_arn: None,
+            resources: IndexMap::new(),
+            events: Vec::new(),
+            version: 0,
+            operation: None,
+        }
+    }
+
     pub(super) fn deployed(&self) -> DeployedStack {
         DeployedStack {
             name: self.name.clone(),
