@@ -110,19 +110,22 @@ async fn validations<C: CloudFormation>(client: &C, id: &str, polling: Polling) 
         .unwrap_or_default()
 }
 
-/// Plans: reads the deployed state, computes the plan, and for stacks with changes asks
-/// CloudFormation for a change set to confirm which resources change and which are replaced,
-/// then plans again with that. `change_set_name` is injected (tests use a fixed one).
+/// Plans against `deployed` (from [`read`]): reads the retired stacks, computes the plan, and
+/// for stacks with changes asks CloudFormation for a change set to confirm which resources
+/// change and which are replaced, then plans again with that. `change_set_name` is injected
+/// (tests use a fixed one).
+#[allow(clippy::too_many_arguments)]
 pub async fn plan<C: CloudFormation>(
     client: &C,
     environment: &Environment,
     rendered: &[RenderedStack],
+    deployed: Deployed,
     serving: BTreeMap<String, crate::release::serving::Resolved>,
     polling: Polling,
     change_set_name: &str,
     refresh: Refresh,
 ) -> AwsResult<Plan> {
-    let mut deployed = read(client, rendered, polling).await?;
+    let mut deployed = deployed;
     deployed.retired = read_retired(client, environment, polling).await?;
     deployed.serving = serving;
     if refresh.drift || refresh.revert_drift {

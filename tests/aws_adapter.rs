@@ -22,7 +22,7 @@ use aws_sdk_cloudformation::operation::describe_stacks::{
     DescribeStacksError, DescribeStacksOutput,
 };
 use aws_sdk_cloudformation::operation::execute_change_set::ExecuteChangeSetError;
-use aws_sdk_cloudformation::operation::get_template::GetTemplateOutput;
+use aws_sdk_cloudformation::operation::get_template::{GetTemplateError, GetTemplateOutput};
 use aws_sdk_cloudformation::operation::list_change_sets::ListChangeSetsOutput;
 use aws_sdk_cloudformation::primitives::DateTime;
 use aws_sdk_cloudformation::types::error::{
@@ -51,10 +51,33 @@ const NO_CHANGES: &str = "The submitted information didn't contain changes. Subm
 // --- clients answering from mock rules ----------------------------------------------------------
 
 fn interceptor(rules: &[&Rule]) -> MockResponseInterceptor {
+    interceptor_in(rules, RuleMode::Sequential)
+}
+
+fn interceptor_in(rules: &[&Rule], mode: RuleMode) -> MockResponseInterceptor {
     rules.iter().fold(
-        MockResponseInterceptor::new().rule_mode(RuleMode::Sequential),
+        MockResponseInterceptor::new().rule_mode(mode),
         |interceptor, rule| interceptor.with_rule(rule),
     )
+}
+
+/// A stack is read with DescribeStacks and GetTemplate at once: the template's answer, for
+/// tests about the other call.
+fn any_template() -> Rule {
+    mock!(cloudformation::Client::get_template)
+        .then_output(|| GetTemplateOutput::builder().template_body(BODY).build())
+}
+
+/// A CloudFormation client answering from whichever of `rules` matches (concurrent calls).
+fn cloudformation_client_any(rules: &[&Rule], retry: RetryConfig) -> cloudformation::Client {
+    let config = cloudformation::Config::builder()
+        .with_test_defaults()
+        .region(Region::new("us-east-1"))
+        .retry_config(retry)
+        .http_client(create_mock_http_client())
+        .interceptor(interceptor_in(rules, RuleMode::MatchAny))
+        .build();
+    cloudformation::Client::from_conf(config)
 }
 
 /// A CloudFormation client answering from `rules` in order, without retries.
@@ -156,10 +179,19 @@ async fn a_missing_stack_is_none() {
                 "Stack with id app does not exist",
             ))
         });
-    // No GetTemplate rule: a second call would fail the test.
-    let adapter = adapter(&[&describe]);
+    // The template is asked for at the same time, by name; it is not there either.
+    let template = mock!(cloudformation::Client::get_template)
+        .match_requests(|input| input.stack_name() == Some("app"))
+        .then_error(|| {
+            GetTemplateError::generic(metadata(
+                "ValidationError",
+                "Stack with id app does not exist",
+            ))
+        });
+    let adapter = adapter(&[&describe, &template]);
     assert_eq!(adapter.describe_stack("app").await, Ok(None));
     assert_eq!(describe.num_calls(), 1);
+    assert_eq!(template.num_calls(), 1);
 }
 
 #[tokio::test]
@@ -195,7 +227,7 @@ async fn a_stack_is_read_with_its_original_template() {
     });
     let template = mock!(cloudformation::Client::get_template)
         .match_requests(|input| {
-            input.stack_name() == Some(STACK_ID)
+            input.stack_name() == Some("app")
                 && input.template_stage() == Some(&TemplateStage::Original)
         })
         .then_output(|| GetTemplateOutput::builder().template_body(BODY).build());
@@ -246,7 +278,9 @@ async fn a_review_stack_is_read_without_a_template() {
             )
             .build()
     });
-    let adapter = adapter(&[&describe]);
+    // Whatever GetTemplate answers for it is not its template.
+    let template = any_template();
+    let adapter = adapter(&[&describe, &template]);
     let stack = adapter
         .describe_stack("app")
         .await
@@ -700,7 +734,8 @@ async fn throttling_errors_are_throttled() {
     for code in ["Throttling", "ThrottlingException", "RequestLimitExceeded"] {
         let describe = mock!(cloudformation::Client::describe_stacks)
             .then_error(move || DescribeStacksError::generic(metadata(code, "Rate exceeded")));
-        let adapter = adapter(&[&describe]);
+        let template = any_template();
+        let adapter = adapter(&[&describe, &template]);
         let result = adapter.describe_stack("app").await;
         assert_eq!(
             result,
@@ -730,8 +765,9 @@ async fn the_sdk_retries_throttling_before_the_adapter_sees_it() {
             ))
         })
         .build();
+    let template = any_template();
     let adapter = SdkCloudFormation::from_clients(
-        cloudformation_client_with(&[&flaky], retry.clone()),
+        cloudformation_client_any(&[&flaky, &template], retry.clone()),
         s3_client(&[]),
     );
     assert_eq!(adapter.describe_stack("app").await, Ok(None));
@@ -744,7 +780,7 @@ async fn the_sdk_retries_throttling_before_the_adapter_sees_it() {
         .times(3)
         .build();
     let adapter = SdkCloudFormation::from_clients(
-        cloudformation_client_with(&[&throttling], retry),
+        cloudformation_client_any(&[&throttling, &template], retry),
         s3_client(&[]),
     );
     assert_eq!(

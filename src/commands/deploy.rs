@@ -162,6 +162,41 @@ fn keep_stacks(plan: &mut Plan, stacks: &[String]) -> Result<(), Error> {
     Ok(())
 }
 
+/// Plans `rendered` against what is deployed: what each endpoint serves (the registry) and the
+/// deployed stacks are read at the same time, the routers' classes are checked, then the plan.
+async fn plan_against_aws<C: CloudFormation, P: Platform>(
+    client: &C,
+    platform: &P,
+    environment: &Environment,
+    rendered: &[RenderedStack],
+    context: &Context<'_>,
+    refresh: state::Refresh,
+) -> Result<Plan, Vec<Error>> {
+    let (serving, deployed) = futures::join!(
+        serving::resolve_all(platform, environment),
+        state::read(client, rendered, context.polling)
+    );
+    let serving = serving.map_err(|error| vec![error])?;
+    let cannot_read = |error| vec![aws_error("cannot read the deployed stacks", error)];
+    let deployed = deployed.map_err(cannot_read)?;
+    let disagreements = crate::release::routes::check(platform, environment, &serving).await;
+    if !disagreements.is_empty() {
+        return Err(disagreements);
+    }
+    state::plan(
+        client,
+        environment,
+        rendered,
+        deployed,
+        serving,
+        context.polling,
+        &context.change_set_name,
+        refresh,
+    )
+    .await
+    .map_err(cannot_read)
+}
+
 pub async fn plan<C: CloudFormation, P: Platform>(
     client: &C,
     platform: &P,
@@ -177,31 +212,15 @@ pub async fn plan<C: CloudFormation, P: Platform>(
     if let Err(error) = guard(client, &environment).await {
         return output.fail(&[error]);
     }
-    let serving = match serving::resolve_all(platform, &environment).await {
-        Ok(serving) => serving,
-        Err(error) => return output.fail(&[error]),
+    let refresh = state::Refresh {
+        drift: args.refresh,
+        revert_drift: args.revert_drift,
     };
-    let disagreements = crate::release::routes::check(platform, &environment, &serving).await;
-    if !disagreements.is_empty() {
-        return output.fail(&disagreements);
-    }
-    let mut plan = match state::plan(
-        client,
-        &environment,
-        &rendered,
-        serving,
-        context.polling,
-        &context.change_set_name,
-        state::Refresh {
-            drift: args.refresh,
-            revert_drift: args.revert_drift,
-        },
-    )
-    .await
-    {
-        Ok(plan) => plan,
-        Err(error) => return output.fail(&[aws_error("cannot read the deployed stacks", error)]),
-    };
+    let mut plan =
+        match plan_against_aws(client, platform, &environment, &rendered, context, refresh).await {
+            Ok(plan) => plan,
+            Err(errors) => return output.fail(&errors),
+        };
     if let Err(error) = keep_stacks(&mut plan, &args.stacks) {
         return output.fail(&[error]);
     }
@@ -471,32 +490,13 @@ pub async fn apply<C: CloudFormation, P: Platform>(
         if let Err(error) = guard(client, &environment).await {
             return output.fail(&[error]);
         }
-        let serving = match serving::resolve_all(platform, &environment).await {
-            Ok(serving) => serving,
-            Err(error) => return output.fail(&[error]),
+        let refresh = state::Refresh {
+            drift: args.revert_drift,
+            revert_drift: args.revert_drift,
         };
-        let disagreements = crate::release::routes::check(platform, &environment, &serving).await;
-        if !disagreements.is_empty() {
-            return output.fail(&disagreements);
-        }
-        match state::plan(
-            client,
-            &environment,
-            &rendered,
-            serving,
-            context.polling,
-            &context.change_set_name,
-            state::Refresh {
-                drift: args.revert_drift,
-                revert_drift: args.revert_drift,
-            },
-        )
-        .await
-        {
+        match plan_against_aws(client, platform, &environment, &rendered, context, refresh).await {
             Ok(plan) => (environment, plan),
-            Err(error) => {
-                return output.fail(&[aws_error("cannot read the deployed stacks", error)]);
-            }
+            Err(errors) => return output.fail(&errors),
         }
     };
     if saved {
