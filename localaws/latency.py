@@ -7,8 +7,16 @@ number, e.g. 0.02) in the server's environment, or `scripts/local-aws start --la
   the signing name in the request's SigV4 credential scope; unsigned requests and moto's own
   `/moto-api` are exempt or use the default);
 - every CloudFormation resource operation our handlers perform (create, in-place update, delete;
-  a replacement is a create plus a delete) waits `RESOURCE_SECONDS[type].<operation> × S` after the
-  service call succeeded, inside the resource's `*_IN_PROGRESS` → `*_COMPLETE` window.
+  a replacement is a create plus a delete) takes `RESOURCE_SECONDS[type].<operation> × S`, waited
+  after the service call succeeded, inside the resource's `*_IN_PROGRESS` → `*_COMPLETE` window.
+  CloudFormation works on a stack's independent resources in parallel ("CloudFormation creates,
+  updates and deletes resources in parallel where dependencies allow", User Guide, DependsOn
+  attribute), while moto works through them one at a time, in dependency order. So the wait is
+  on the stack operation's clock, not the resource's: a resource ends its operation's
+  `start + finish`, where `finish` is its time added to the latest finish among the resources it
+  is related to (Ref, Fn::GetAtt, Fn::Sub, DependsOn, either way) that the operation has already
+  handled. A stack then takes its longest chain of related resources, as on AWS, rather than the
+  sum of its resources' times; the time moto itself spends is not added.
 
 `LOCAL_AWS_API_LATENCY_SCALE` scales the API waits separately (default: the same S, so the whole
 clock is compressed uniformly). While the model is on, `GET /_localaws/latency` answers the current
@@ -28,7 +36,7 @@ import math
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 logger = logging.getLogger("localaws")
@@ -257,11 +265,16 @@ def install(
     sleep: Callable[[float], None] = time.sleep,
     handlers: Any = None,
     dispatcher: Any = None,
+    clock: Callable[[], float] = time.monotonic,
+    locate: Callable[[Any], Any] | None = None,
+    warm_up: bool = False,
 ) -> bool:
     """Turns the model on when the environment asks for it; returns whether it is on.
 
     `handlers` (the handler classes, default `localaws.handlers.HANDLERS.values()`), `dispatcher`
-    (default moto's DomainDispatcherApplication) and `sleep` are injectable for the tests.
+    (default moto's DomainDispatcherApplication), `sleep`, `clock` and `locate` (a handler's stack
+    operation, see `stack_operation`) are injectable for the tests; `warm_up` (the server's) does
+    moto's one-time work first (`warm`).
     """
     global _installed
     scale, api_scale = scales_from(os.environ if environ is None else environ)
@@ -277,9 +290,11 @@ def install(
     if dispatcher is None:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication as dispatcher
     for handler in handlers:
-        wrap_handler(handler, sleep)
+        wrap_handler(handler, sleep, clock, locate or stack_operation)
     wrap_dispatcher(dispatcher, sleep)
     _installed = True
+    if warm_up:
+        warm()
     logger.warning(
         "latency model on: resource operations × %g, API calls × %g (%s)",
         scale,
@@ -289,6 +304,140 @@ def install(
     return True
 
 
+@dataclass
+class Schedule:
+    """One stack operation's clock: when it started, and when each resource it handled finishes
+    (seconds after the start, scaled)."""
+
+    key: Any
+    start: float
+    #: Logical id -> the logical ids it refers to or that refer to it (template order aside).
+    related: Mapping[str, set[str]]
+    finish: dict[str, float] = field(default_factory=dict)
+
+    def wait(self, logical_id: str, seconds: float, now: float) -> float:
+        """Records `logical_id` as taking `seconds` after the related resources already handled,
+        and answers how long to wait from `now` until it is done."""
+        begin = max(
+            (self.finish[other] for other in self.related.get(logical_id, ()) if other in self.finish),
+            default=0.0,
+        )
+        end = begin + seconds
+        self.finish[logical_id] = max(self.finish.get(logical_id, 0.0), end)
+        return max(0.0, self.start + end - now)
+
+
+def related_resources(resources: Mapping[str, Any], references: Callable[[Any], set[str]]) -> dict[str, set[str]]:
+    """Each resource's neighbours in the template's dependency graph, in both directions."""
+    related: dict[str, set[str]] = {name: set() for name in resources}
+    for name, resource in resources.items():
+        if not isinstance(resource, dict):
+            continue
+        depends = resource.get("DependsOn") or []
+        names = set([depends] if isinstance(depends, str) else depends)
+        names |= references({key: value for key, value in resource.items() if key != "DependsOn"})
+        for other in names & related.keys() - {name}:
+            related[name].add(other)
+            related[other].add(name)
+    return related
+
+
+def stack_operation(handler: Any) -> tuple[Any, Any, Callable[[], Mapping[str, set[str]]]] | None:
+    """(the stack, the key of its current operation, its resources' relations) for a handler
+    working inside a stack operation, from moto's backend; None outside one."""
+    stack_id = getattr(handler, "stack_id", None)
+    if not stack_id:
+        return None
+    from moto.cloudformation.models import cloudformation_backends
+
+    from localaws import engine
+    from localaws.handlers.base import STACKS_BEING_DELETED
+
+    backend = cloudformation_backends[handler.account_id][handler.region_name]
+    stack = backend.stacks.get(stack_id) or STACKS_BEING_DELETED.get(stack_id)
+    if stack is None:
+        return None
+    operation = getattr(stack, "_operation", None)  # localaws/operations.py follows them
+    if operation is None:
+        return None
+
+    def relations() -> Mapping[str, set[str]]:
+        return related_resources(
+            (getattr(stack, "template_dict", None) or {}).get("Resources") or {}, engine.references
+        )
+
+    return stack, operation.id, relations
+
+
+def operation_wait(
+    handler: Any,
+    seconds: float,
+    clock: Callable[[], float],
+    locate: Callable[[Any], tuple[Any, Any, Callable[[], Mapping[str, set[str]]]] | None],
+) -> float:
+    """How long `handler`'s resource waits for `seconds` of work on its stack operation's clock
+    (all of `seconds` outside a stack operation)."""
+    try:
+        found = locate(handler)
+    except Exception:  # noqa: BLE001 - a lookup failure only costs the parallelism
+        logger.exception("latency: no stack operation for %s", getattr(handler, "logical_id", "?"))
+        found = None
+    if found is None:
+        return seconds
+    stack, key, relations = found
+    now = clock()
+    schedule = getattr(stack, "_latency_schedule", None)
+    if schedule is None or schedule.key != key:
+        schedule = Schedule(key=key, start=now, related=relations())
+        stack._latency_schedule = schedule
+    return schedule.wait(getattr(handler, "logical_id", ""), seconds, now)
+
+
+#: The services a deployment of the platform calls (SigV4 signing names as moto's models know them).
+WARM_SERVICES = (
+    "cloudformation", "s3", "iam", "sts", "kms", "sagemaker", "sagemaker-runtime", "ssm", "lambda",
+    "events", "logs", "sns", "sqs", "apigateway", "application-autoscaling", "cloudwatch",
+    "codebuild", "scheduler",
+)
+
+
+def warm() -> float:
+    """Does the one-time work moto otherwise does inside the first requests, and answers how long
+    it took: the services' botocore models and the default account's backends (IAM's in every
+    partition, with AWS's managed policies), and cfn-lint's resource schemas (pre-deployment
+    validation). With the model on,
+    the server does it before it answers, so a benchmark does not time the emulator's start-up:
+    the first requests of a run, all at once, loaded the same model on several threads and held
+    the interpreter for seconds."""
+    started = time.monotonic()
+    from moto.backends import get_backend
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.utils import get_service_model, service_name_from_moto_package_name
+    from moto.iam.models import iam_backends
+    from moto.utilities.utils import PARTITION_NAMES
+
+    from localaws import operations
+
+    for service in WARM_SERVICES:
+        try:
+            get_service_model(service)
+        except Exception:  # noqa: BLE001 - a model this botocore lacks is loaded (or not) later
+            logger.debug("latency: no model for %s", service)
+        service_name_from_moto_package_name(service.replace("-", ""))  # an error's lookup
+        try:
+            get_backend(service)[DEFAULT_ACCOUNT_ID]  # the account's backends, region by region
+        except Exception:  # noqa: BLE001 - not a moto service name; created on first use
+            logger.debug("latency: no backend for %s", service)
+    # Every request looks its access key up in each account's IAM backend of every partition
+    # (moto.iam.models.get_account_id_from), creating them on first use.
+    for partition in PARTITION_NAMES:
+        iam_backends[DEFAULT_ACCOUNT_ID][partition]
+    operations.resource_schema("us-east-1", "AWS::S3::Bucket")
+    seconds = time.monotonic() - started
+    logger.warning("latency model: warmed up in %.1f s", seconds)
+    return seconds
+
+
 # The handler hook each operation runs in (see handlers/base.py).
 _HOOKS = {"create": "create", "update": "update", "destroy": "delete"}
 # Hooks call one another (a create that applies the rest through `update({}, …)`, an update that
@@ -296,8 +445,14 @@ _HOOKS = {"create": "create", "update": "update", "destroy": "delete"}
 _inside = threading.local()
 
 
-def wrap_handler(handler: type, sleep: Callable[[float], None]) -> None:
-    """Makes the handler's create/update/destroy wait the type's time after the call succeeded."""
+def wrap_handler(
+    handler: type,
+    sleep: Callable[[float], None],
+    clock: Callable[[], float] = time.monotonic,
+    locate: Callable[[Any], Any] = stack_operation,
+) -> None:
+    """Makes the handler's create/update/destroy wait the type's time after the call succeeded,
+    on its stack operation's clock (see `Schedule`)."""
     for hook, operation in _HOOKS.items():
         original = getattr(handler, hook)
         if getattr(original, "_latency_wrapped", False):
@@ -312,6 +467,8 @@ def wrap_handler(handler: type, sleep: Callable[[float], None]) -> None:
             finally:
                 _inside.hook = False
             delay = scaled(resource_seconds(type(self).TYPE, _operation), _state["scale"])
+            if delay > 0:
+                delay = operation_wait(self, delay, clock, locate)
             if delay > 0:
                 sleep(delay)
             return result

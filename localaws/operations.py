@@ -64,6 +64,11 @@ What AWS documents, and what this module does with it:
   groups, Lambda functions, SSM parameters and SageMaker pipelines that the change set adds or
   renames, when the name is a literal or resolves from parameters alone. `DisableValidation=true`
   skips all of it (CreateChangeSet's input shape has the parameter).
+- `LastUpdatedTime` on DescribeStacks: "The time the stack was last updated. This field will only
+  be returned if the stack has been updated at least once" (API reference, Stack). moto never
+  answers it. Here it is the time of the stack's latest UPDATE_IN_PROGRESS,
+  UPDATE_ROLLBACK_IN_PROGRESS or IMPORT_IN_PROGRESS event (when the operation started; AWS does
+  not say which moment it records).
 - ExecuteChangeSet refuses a change set whose ExecutionStatus is UNAVAILABLE (a FAILED one), with
   `InvalidChangeSetStatus`: "ChangeSet [<stack id>] cannot be executed in its current execution
   status of [UNAVAILABLE]", the wording of a real AWS answer quoted in aws/amazon-chime-sdk-js
@@ -126,6 +131,11 @@ FAILS = {
     "ROLLBACK_FAILED",
     "UPDATE_ROLLBACK_FAILED",
 }
+
+#: The stack's own status events that make it "updated" (Stack.LastUpdatedTime: "The time the
+#: stack was last updated. This field will only be returned if the stack has been updated at
+#: least once", API reference): an update, its rollback, an import (a refactor's too).
+UPDATES = {"UPDATE_IN_PROGRESS", "UPDATE_ROLLBACK_IN_PROGRESS", "IMPORT_IN_PROGRESS"}
 
 EARLY_VALIDATION_HOOKS = {
     "PROPERTY_VALIDATION": "AWS::EarlyValidation::PropertyValidation",
@@ -196,6 +206,8 @@ class OperationLog(list):
         with _lock:
             if is_stack_event(self.stack, event):
                 follow(self.stack, event.resource_status)
+                if event.resource_status in UPDATES:
+                    self.stack.last_updated_time = event.timestamp
             if getattr(event, "operation_id", None) is None:
                 current = getattr(self.stack, "_operation", None)
                 event.operation_id = current.id if current is not None else None

@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> None:
         authorization,
         bucket_policies,
         cfn_iam,
+        dispatch_cache,
         drift,
         engine,
         lambda_functions,
@@ -60,6 +61,7 @@ def main(argv: list[str] | None = None) -> None:
         stack_refactor,
     )
 
+    dispatch_cache.install()
     engine.install()
     revert_drift.install()  # after engine, before operations (which wraps its change set APIs)
     operations.install()  # after engine: it wraps engine's change set fixes
@@ -73,7 +75,8 @@ def main(argv: list[str] | None = None) -> None:
     sagemaker_fixes.install()
     lambda_functions.install()
     lambda_runtime.install(sys.argv[1:] if argv is None else argv)
-    latency.install()  # last: off unless LOCAL_AWS_LATENCY_SCALE; wraps the handlers as left
+    # Last: off unless LOCAL_AWS_LATENCY_SCALE; wraps the handlers as left, then warms moto up.
+    latency.install(warm_up=True)
     moto_main(sys.argv[1:] if argv is None else argv)
 
 

@@ -186,14 +186,14 @@ pub async fn stale_stacks<C: CloudFormation>(
 ) -> AwsResult<Vec<String>> {
     let mut stale = Vec::new();
     for stack in &plan.stacks {
-        let current = retry(polling, || client.describe_stack(&stack.name)).await?;
+        let current = retry(polling, || client.stack_state(&stack.name)).await?;
         let fingerprint = current.as_ref().map(|current| current.fingerprint());
         if fingerprint != stack.fingerprint {
             stale.push(stack.name.clone());
         }
     }
     for retired in &plan.retired {
-        let current = retry(polling, || client.describe_stack(&retired.name)).await?;
+        let current = retry(polling, || client.stack_state(&retired.name)).await?;
         if current.map(|current| current.fingerprint()).as_ref() != Some(&retired.fingerprint) {
             stale.push(retired.name.clone());
         }
@@ -244,6 +244,8 @@ async fn apply_stacks<C: CloudFormation>(
 ) -> ApplyReport {
     let outputs: RefCell<BTreeMap<String, BTreeMap<String, String>>> =
         RefCell::new(BTreeMap::new());
+    // Assets known to be in S3 in this run (stacks share step code): checked once.
+    let present: RefCell<BTreeSet<(String, String)>> = RefCell::new(BTreeSet::new());
     let mut outcomes: BTreeMap<String, Outcome> = BTreeMap::new();
     // Stacks configured and still stabilising whose dependents may start; a message wakes the
     // scheduler when one is.
@@ -252,6 +254,7 @@ async fn apply_stacks<C: CloudFormation>(
     let mut running = FuturesUnordered::new();
     let mut started: BTreeSet<String> = BTreeSet::new();
     let concurrency = options.concurrency.max(1);
+    let planned: BTreeSet<&str> = plan.stacks.iter().map(|stack| stack.id.as_str()).collect();
     loop {
         // Settle stacks whose dependencies failed, then start those whose dependencies are done.
         for stack in &plan.stacks {
@@ -278,11 +281,12 @@ async fn apply_stacks<C: CloudFormation>(
             let ready = stack.depends_on.iter().all(|dependency| {
                 outcomes.contains_key(dependency)
                     || configured.borrow().contains(dependency)
-                    || !plan.stacks.iter().any(|other| &other.id == dependency)
+                    || !planned.contains(dependency.as_str())
             });
             if ready && running.len() < concurrency && !interrupt.is_raised() {
                 started.insert(stack.id.clone());
                 let outputs = &outputs;
+                let present = &present;
                 let configured = &configured;
                 let wake = wake.clone();
                 running.push(async move {
@@ -308,6 +312,7 @@ async fn apply_stacks<C: CloudFormation>(
                         stack,
                         options,
                         outputs,
+                        present,
                         reporter,
                         interrupt,
                         &on_configured,
@@ -369,6 +374,7 @@ async fn apply_stack<C: CloudFormation>(
     stack: &StackPlan,
     options: &ApplyOptions,
     outputs: &RefCell<BTreeMap<String, BTreeMap<String, String>>>,
+    present: &RefCell<BTreeSet<(String, String)>>,
     reporter: &dyn Reporter,
     interrupt: &Interrupt,
     on_configured: &dyn Fn(BTreeMap<String, String>),
@@ -387,7 +393,7 @@ async fn apply_stack<C: CloudFormation>(
     };
 
     if stack.action == StackAction::NoChange {
-        return match retry(polling, || client.describe_stack(&stack.name)).await {
+        return match retry(polling, || client.stack_state(&stack.name)).await {
             Ok(Some(current)) => {
                 outputs
                     .borrow_mut()
@@ -430,9 +436,16 @@ async fn apply_stack<C: CloudFormation>(
     }
 
     for asset in &stack.assets {
+        let place = (asset.bucket.clone(), asset.key.clone());
+        if present.borrow().contains(&place) {
+            continue;
+        }
         // Asset keys are content hashes: an object already there holds these bytes.
         match retry(polling, || client.object_exists(&asset.bucket, &asset.key)).await {
-            Ok(true) => continue,
+            Ok(true) => {
+                present.borrow_mut().insert(place);
+                continue;
+            }
             Ok(false) => {}
             Err(error) => {
                 return failed(format!(
@@ -453,6 +466,7 @@ async fn apply_stack<C: CloudFormation>(
             ));
         }
         note(format!("uploaded s3://{}/{}", asset.bucket, asset.key));
+        present.borrow_mut().insert(place);
     }
     let template = if stack.template_body.len() > MAX_INLINE_BODY {
         let key = format!(
@@ -505,7 +519,7 @@ async fn apply_stack<C: CloudFormation>(
         Ok(ChangeSetStatus::Ready) => {}
         Ok(ChangeSetStatus::NoChanges) => {
             let _ = client.delete_change_set(&change_set).await;
-            return match retry(polling, || client.describe_stack(&stack.name)).await {
+            return match retry(polling, || client.stack_state(&stack.name)).await {
                 Ok(Some(current)) => {
                     outputs
                         .borrow_mut()
@@ -629,7 +643,7 @@ async fn apply_stack<C: CloudFormation>(
                 }
             }
         }
-        match retry(polling, || client.describe_stack(&stack.name)).await {
+        match retry(polling, || client.stack_state(&stack.name)).await {
             Ok(Some(current)) => {
                 outputs
                     .borrow_mut()
@@ -713,7 +727,7 @@ async fn wait_for_stack<C: CloudFormation>(
                 new_events.push(event);
             }
         }
-        let current = match retry(polling, || client.describe_stack(&stack.name)).await {
+        let current = match retry(polling, || client.stack_state(&stack.name)).await {
             Ok(Some(current)) => current,
             Ok(None) => {
                 return Outcome::Failed {
@@ -850,7 +864,7 @@ pub async fn delete_and_wait<C: CloudFormation>(
     let mut delay = polling.initial;
     let mut waited = Duration::ZERO;
     loop {
-        match retry(polling, || client.describe_stack(stack)).await {
+        match retry(polling, || client.stack_state(stack)).await {
             Ok(None) => return Ok(()),
             Ok(Some(current)) if current.status.0 == "DELETE_COMPLETE" => return Ok(()),
             Ok(Some(current)) if current.status.0 == "DELETE_FAILED" => {

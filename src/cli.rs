@@ -358,7 +358,9 @@ pub struct ApplyArgs {
     #[arg(long = "stack", value_name = "ID")]
     pub stacks: Vec<String>,
     /// Stacks applied at once
-    #[arg(long, default_value_t = 4)]
+    // 16: with hundreds of models, fewer keeps apply well above its longest chain of stacks
+    // (docs/PERFORMANCE.md); CloudFormation throttling is retried with backoff.
+    #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
     /// Put back what was changed outside CloudFormation (drift-aware change sets; a rollback restores what was there)
     #[arg(long)]

@@ -357,7 +357,7 @@ async fn wait_settled<C: CloudFormation>(
     let mut delay = polling.initial;
     let mut waited = Duration::ZERO;
     loop {
-        let current = retry(polling, || client.describe_stack(stack))
+        let current = retry(polling, || client.stack_state(stack))
             .await
             .map_err(|error| failed(error.to_string()))?
             .ok_or_else(|| failed("the stack disappeared".into()))?;

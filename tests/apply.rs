@@ -536,14 +536,39 @@ async fn step_code_is_uploaded_once_and_not_again_while_unchanged() {
         "schedule: rate(7 days)",
         "schedule: rate(3 days)",
     );
+    // The stacks to update share their step code: each asset is checked once by the plan and
+    // once by the apply (a saved plan may be applied later), not once per stack.
+    let planned: serde_json::Value =
+        serde_json::from_str(&plan(&fake, project.path(), None).await.stdout).expect("json plan");
+    let shared: std::collections::BTreeSet<(String, String)> = planned["stacks"]
+        .as_array()
+        .expect("stacks")
+        .iter()
+        .filter(|stack| stack["action"] == "update")
+        .flat_map(|stack| stack["assets"].as_array().expect("assets").iter())
+        .map(|asset| (asset["bucket"].to_string(), asset["key"].to_string()))
+        .collect();
+    let updated = planned["stacks"]
+        .as_array()
+        .expect("stacks")
+        .iter()
+        .filter(|stack| {
+            stack["action"] == "update" && !stack["assets"].as_array().expect("assets").is_empty()
+        })
+        .count();
+    assert!(
+        updated > 1 && !shared.is_empty(),
+        "{updated} stacks share {shared:?}"
+    );
     fake.clear_calls();
     let second = apply(&fake, project.path(), "staging", |_| {}).await;
     assert_eq!(second.status, ExitStatus::Success, "{}", second.stderr);
     let calls = fake.calls();
-    assert!(
-        calls.iter().any(|call| call.contains("HeadObject")),
-        "{calls:?}"
-    );
+    let checks = calls
+        .iter()
+        .filter(|call| call.contains("HeadObject"))
+        .count();
+    assert_eq!(checks, 2 * shared.len(), "{calls:?}");
     assert!(
         !calls.iter().any(|call| call.contains("PutObject")),
         "{calls:?}"

@@ -265,6 +265,48 @@ async fn a_stack_is_read_with_its_original_template() {
 }
 
 #[tokio::test]
+async fn a_stack_state_is_one_describe_stacks_without_the_template() {
+    let describe = mock!(cloudformation::Client::describe_stacks)
+        .match_requests(|input| input.stack_name() == Some("app"))
+        .then_output(|| {
+            DescribeStacksOutput::builder()
+                .stacks(
+                    Stack::builder()
+                        .stack_name("app")
+                        .stack_id(STACK_ID)
+                        .stack_status(cfn::StackStatus::UpdateInProgress)
+                        .outputs(
+                            Output::builder()
+                                .output_key("Url")
+                                .output_value("u")
+                                .build(),
+                        )
+                        .creation_time(DateTime::from_secs(1_700_000_000))
+                        .build(),
+                )
+                .build()
+        });
+    let template = any_template();
+    let stack = adapter(&[&describe, &template])
+        .stack_state("app")
+        .await
+        .expect("describe")
+        .expect("a stack");
+    assert_eq!(stack.status.as_str(), "UPDATE_IN_PROGRESS");
+    assert_eq!(stack.outputs.get("Url").map(String::as_str), Some("u"));
+    assert_eq!(stack.template_body, "");
+    assert_eq!((describe.num_calls(), template.num_calls()), (1, 0));
+
+    let missing = mock!(cloudformation::Client::describe_stacks).then_error(|| {
+        DescribeStacksError::generic(metadata(
+            "ValidationError",
+            "Stack with id gone does not exist",
+        ))
+    });
+    assert_eq!(adapter(&[&missing]).stack_state("gone").await, Ok(None));
+}
+
+#[tokio::test]
 async fn a_review_stack_is_read_without_a_template() {
     let describe = mock!(cloudformation::Client::describe_stacks).then_output(|| {
         DescribeStacksOutput::builder()

@@ -318,6 +318,17 @@ pub type AwsResult<T> = Result<T, AwsError>;
 pub trait CloudFormation {
     /// The stack and its template, or `None` when no stack has that name.
     fn describe_stack(&self, name: &str) -> impl Future<Output = AwsResult<Option<DeployedStack>>>;
+    /// The stack without its template (`template_body` empty): its status, parameters,
+    /// outputs and tags, for waiting on it and reading its outputs. One call where
+    /// `describe_stack` makes two (`DescribeStacks` without `GetTemplate`).
+    fn stack_state(&self, name: &str) -> impl Future<Output = AwsResult<Option<DeployedStack>>> {
+        async move {
+            Ok(self.describe_stack(name).await?.map(|mut stack| {
+                stack.template_body.clear();
+                stack
+            }))
+        }
+    }
     fn create_change_set(
         &self,
         request: &ChangeSetRequest,

@@ -150,22 +150,10 @@ impl CloudFormation for SdkCloudFormation {
     async fn describe_stack(&self, name: &str) -> AwsResult<Option<DeployedStack>> {
         // Both calls at once, the template by the stack's name: a plan reads hundreds of
         // stacks, and the two round trips in a row were most of its time.
-        let (described, template) = futures::join!(
-            self.cloudformation
-                .describe_stacks()
-                .stack_name(name)
-                .send(),
-            self.get_template(name)
-        );
-        let output = match described.map_err(classify) {
-            Ok(output) => output,
-            Err(AwsError::NotFound) => return Ok(None),
-            Err(error) => return Err(error),
-        };
-        let Some(stack) = output.stacks().first() else {
+        let (described, template) = futures::join!(self.stack_state(name), self.get_template(name));
+        let Some(mut deployed) = described? else {
             return Ok(None);
         };
-        let mut deployed = deployed_stack(stack);
         // A stack that only holds an unexecuted CREATE change set has no template yet.
         if !deployed.status.is_review() {
             deployed.template_body = match template {
@@ -176,6 +164,22 @@ impl CloudFormation for SdkCloudFormation {
             };
         }
         Ok(Some(deployed))
+    }
+
+    async fn stack_state(&self, name: &str) -> AwsResult<Option<DeployedStack>> {
+        let output = match self
+            .cloudformation
+            .describe_stacks()
+            .stack_name(name)
+            .send()
+            .await
+            .map_err(classify)
+        {
+            Ok(output) => output,
+            Err(AwsError::NotFound) => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        Ok(output.stacks().first().map(deployed_stack))
     }
 
     async fn create_change_set(&self, request: &ChangeSetRequest) -> AwsResult<String> {

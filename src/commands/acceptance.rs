@@ -152,7 +152,7 @@ async fn test_router<C: CloudFormation, P: Platform>(
     }
     let stack = format!("{}-router-{}", environment.prefix(), parent.name);
     let url = client
-        .describe_stack(&stack)
+        .stack_state(&stack)
         .await
         .map_err(|error| aws_error(&format!("cannot read {stack}"), error))?
         .and_then(|deployed| deployed.outputs.get(super::identify::URL_OUTPUT).cloned());

@@ -694,7 +694,7 @@ async fn write_apply_summary<C: CloudFormation>(
         if !reads_outputs {
             continue;
         }
-        if let Ok(Some(current)) = client.describe_stack(&stack.name).await {
+        if let Ok(Some(current)) = client.stack_state(&stack.name).await {
             if let Some(name) = current.outputs.get("EndpointName") {
                 endpoints.push(name.clone());
             }

@@ -46,7 +46,7 @@ pub async fn identify<C: CloudFormation, P: Platform>(
         return output.fail(&[error]);
     }
     let stack = format!("{}-router-{}", environment.prefix(), parent.name);
-    let url = match client.describe_stack(&stack).await {
+    let url = match client.stack_state(&stack).await {
         Ok(Some(deployed)) => deployed.outputs.get(URL_OUTPUT).cloned(),
         Ok(None) => None,
         Err(error) => return output.fail(&[aws_error(&format!("cannot read {stack}"), error)]),

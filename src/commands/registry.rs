@@ -73,7 +73,7 @@ pub(crate) async fn deployed_package<C: CloudFormation>(
     model: &Model,
 ) -> Result<Option<String>, Error> {
     let stack = client
-        .describe_stack(&endpoint_stack(environment, model))
+        .stack_state(&endpoint_stack(environment, model))
         .await
         .map_err(|error| aws_error("cannot read the endpoint stack", error))?;
     Ok(stack

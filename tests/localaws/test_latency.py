@@ -270,3 +270,98 @@ def test_the_control_endpoint_reads_and_sets_the_factors():
     )
     assert status.startswith("400")
     assert latency.current() == {"scale": 0.02, "api_scale": 1.0}
+
+
+# --- a stack's resources in parallel --------------------------------------------------------------
+
+
+TEMPLATE_RESOURCES = {
+    "Key": {"Type": "AWS::KMS::Key"},
+    "Alias": {"Type": "AWS::KMS::Alias", "Properties": {"TargetKeyId": {"Ref": "Key"}}},
+    "Bucket": {
+        "Type": "AWS::S3::Bucket",
+        "Properties": {"KMSMasterKeyID": {"Fn::GetAtt": ["Key", "Arn"]}},
+    },
+    "Topic": {"Type": "AWS::SNS::Topic"},
+    "Role": {"Type": "AWS::IAM::Role", "DependsOn": "Topic"},
+    "Policy": {
+        "Type": "AWS::IAM::Policy",
+        "Properties": {"PolicyDocument": {"Fn::Sub": "${Bucket.Arn}/* ${!Literal} ${AWS::Region}"}},
+    },
+}
+
+
+def test_related_resources_follow_every_kind_of_reference_both_ways():
+    from localaws.engine import references
+
+    related = latency.related_resources(TEMPLATE_RESOURCES, references)
+    assert related == {
+        "Key": {"Alias", "Bucket"},
+        "Alias": {"Key"},
+        "Bucket": {"Key", "Policy"},
+        "Topic": {"Role"},
+        "Role": {"Topic"},
+        "Policy": {"Bucket"},
+    }
+
+
+def test_a_schedule_waits_for_the_longest_chain_not_the_sum():
+    from localaws.engine import references
+
+    schedule = latency.Schedule("op", 100.0, latency.related_resources(TEMPLATE_RESOURCES, references))
+    # moto's order: dependencies first. The wait is until start + the resource's finish.
+    assert schedule.wait("Key", 75, now=100.0) == 75  # 0 → 75
+    assert schedule.wait("Topic", 3, now=175.0) == 0  # 0 → 3: long done by now
+    assert schedule.wait("Alias", 15, now=175.0) == 15  # after Key: 75 → 90
+    assert schedule.wait("Bucket", 10, now=190.0) == 0  # after Key: 75 → 85, overlapped with Alias
+    assert schedule.wait("Role", 15, now=190.0) == 0  # after Topic: 3 → 18
+    assert schedule.wait("Policy", 15, now=190.0) == 10  # after Bucket: 85 → 100
+    assert schedule.finish == {"Key": 75, "Topic": 3, "Alias": 90, "Bucket": 85, "Role": 18, "Policy": 100}
+    # A deletion in the same operation (a replacement's cleanup) follows what it is related to.
+    assert schedule.wait("Bucket", 5, now=200.0) == 5  # after Policy: 100 → 105
+
+
+class Stack:
+    pass
+
+
+def test_handlers_in_one_stack_operation_overlap_and_a_new_operation_starts_its_own_clock():
+    topic, endpoint, dispatcher = fakes()
+    slept: list[float] = []
+    now = [0.0]
+    stack = Stack()
+    operation = ["op-1"]
+    related = {"Endpoint": {"Topic"}, "Topic": {"Endpoint"}, "Other": set()}
+
+    def locate(handler):
+        return stack, operation[0], lambda: related
+
+    def sleep(seconds):
+        slept.append(seconds)
+        now[0] += seconds
+
+    latency.install(
+        {latency.SCALE_VARIABLE: "0.01"}, sleep, [topic, endpoint], dispatcher, lambda: now[0], locate
+    )
+    first, second, third = topic(), endpoint(), topic()
+    first.logical_id, second.logical_id, third.logical_id = "Topic", "Endpoint", "Other"
+    first.create("t", {})  # 0.03
+    second.create("e", {})  # after Topic: 0.03 + 4.8
+    third.create("o", {})  # unrelated: done at 0.03, already past
+    assert slept == [pytest.approx(0.03), pytest.approx(4.8)]
+    assert now[0] == pytest.approx(4.83)
+    operation[0] = "op-2"
+    third.destroy()
+    assert slept[-1] == pytest.approx(0.03), "a new operation: its own clock from now"
+
+
+def test_outside_a_stack_operation_the_whole_time_is_waited():
+    topic, endpoint, dispatcher = fakes()
+    slept: list[float] = []
+    latency.install(
+        {latency.SCALE_VARIABLE: "0.01"}, slept.append, [topic], dispatcher, lambda: 0.0, lambda handler: None
+    )
+    resource = topic()
+    resource.create("a", {})
+    resource.create("b", {})
+    assert slept == [pytest.approx(0.03), pytest.approx(0.03)]

@@ -192,6 +192,45 @@ def test_a_successful_operation_has_no_failed_event(aws):
     assert by_stack[0]["ResourceStatus"] == "DELETE_COMPLETE"
 
 
+def test_last_updated_time_is_answered_once_the_stack_has_been_updated(aws):
+    stack = unique("updated")
+    cloudformation = aws("cloudformation")
+    cloudformation.create_stack(StackName=stack, TemplateBody=pipeline_template(stack, "{}"))
+    created = stack_of(aws, stack)
+    assert "LastUpdatedTime" not in created, "never updated: not returned"
+
+    cloudformation.update_stack(
+        StackName=stack, TemplateBody=pipeline_template(stack, '{"Version": "2020-12-01"}')
+    )
+    first = stack_of(aws, stack)["LastUpdatedTime"]
+    events = cloudformation.describe_stack_events(StackName=stack)["StackEvents"]
+    [started] = [
+        event["Timestamp"]
+        for event in events
+        if event["LogicalResourceId"] == stack and event["ResourceStatus"] == "UPDATE_IN_PROGRESS"
+    ]
+    assert first == started and first >= created["CreationTime"]
+
+    # A change set's execution is an update too; a failed change set (no changes) is not.
+    cloudformation.create_change_set(
+        StackName=stack,
+        ChangeSetName="second",
+        TemplateBody=pipeline_template(stack, '{"Version": "2020-12-01", "Steps": []}'),
+    )
+    cloudformation.get_waiter("change_set_create_complete").wait(
+        StackName=stack, ChangeSetName="second"
+    )
+    cloudformation.execute_change_set(StackName=stack, ChangeSetName="second")
+    second = stack_of(aws, stack)["LastUpdatedTime"]
+    assert second > first
+    cloudformation.create_change_set(
+        StackName=stack,
+        ChangeSetName="same",
+        TemplateBody=pipeline_template(stack, '{"Version": "2020-12-01", "Steps": []}'),
+    )
+    assert stack_of(aws, stack)["LastUpdatedTime"] == second
+
+
 def test_describe_events_needs_a_stack_a_change_set_or_an_operation(aws):
     with pytest.raises(ClientError) as refused:
         aws("cloudformation").describe_events()
