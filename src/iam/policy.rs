@@ -142,8 +142,8 @@ enum Truth {
 
 impl Statement {
     fn applies(&self, request: &Request) -> bool {
-        let action =
-            |pattern: &String| glob(&pattern.to_lowercase(), &request.action.to_lowercase());
+        // IAM compares action names ignoring case.
+        let action = |pattern: &String| glob_ignore_case(pattern, &request.action);
         let resource = |pattern: &String| glob(pattern, &request.resource);
         let action_matches = match &self.actions {
             Patterns::Only(patterns) => patterns.iter().any(action),
