@@ -88,6 +88,10 @@ fn prepare(
 /// `--allow-replace` names logical IDs; one that matches no resource of the plan's stacks is a
 /// typo that would otherwise silently allow nothing.
 fn check_allowed_replacements(plan: &plan::Plan, allowed: &[String]) -> Result<(), Error> {
+    if allowed.is_empty() {
+        // Nothing to look up: the templates are not parsed again.
+        return Ok(());
+    }
     let known: Vec<String> = plan
         .stacks
         .iter()
