@@ -128,9 +128,15 @@ pub struct StackResult {
     pub outcome: Outcome,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ApplyReport {
     pub stacks: Vec<StackResult>,
+    /// By stack name: the fingerprint of the state each applied stack settled in.
+    #[serde(skip)]
+    pub settled: BTreeMap<String, String>,
+    /// By stack id: the outputs of each stack that applied or was unchanged.
+    #[serde(skip)]
+    pub outputs: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl ApplyReport {
@@ -220,7 +226,10 @@ pub async fn apply<C: CloudFormation>(
                 reason: format!("moving resources out of {} did not finish", failed.id),
             },
         }));
-        return ApplyReport { stacks };
+        return ApplyReport {
+            stacks,
+            ..ApplyReport::default()
+        };
     }
     let after;
     let plan = if plan.retired.is_empty() {
@@ -246,6 +255,7 @@ async fn apply_stacks<C: CloudFormation>(
         RefCell::new(BTreeMap::new());
     // Assets known to be in S3 in this run (stacks share step code): checked once.
     let present: RefCell<BTreeSet<(String, String)>> = RefCell::new(BTreeSet::new());
+    let fingerprints: RefCell<BTreeMap<String, String>> = RefCell::new(BTreeMap::new());
     let mut outcomes: BTreeMap<String, Outcome> = BTreeMap::new();
     // Stacks configured and still stabilising whose dependents may start; a message wakes the
     // scheduler when one is.
@@ -287,6 +297,7 @@ async fn apply_stacks<C: CloudFormation>(
                 started.insert(stack.id.clone());
                 let outputs = &outputs;
                 let present = &present;
+                let fingerprints = &fingerprints;
                 let configured = &configured;
                 let wake = wake.clone();
                 running.push(async move {
@@ -313,6 +324,7 @@ async fn apply_stacks<C: CloudFormation>(
                         options,
                         outputs,
                         present,
+                        fingerprints,
                         reporter,
                         interrupt,
                         &on_configured,
@@ -350,7 +362,11 @@ async fn apply_stacks<C: CloudFormation>(
             }),
         })
         .collect();
-    ApplyReport { stacks }
+    ApplyReport {
+        stacks,
+        settled: fingerprints.take(),
+        outputs: outputs.take(),
+    }
 }
 
 /// Whether `found` holds every output of `stack` that the plan's other stacks read.
@@ -375,6 +391,7 @@ async fn apply_stack<C: CloudFormation>(
     options: &ApplyOptions,
     outputs: &RefCell<BTreeMap<String, BTreeMap<String, String>>>,
     present: &RefCell<BTreeSet<(String, String)>>,
+    fingerprints: &RefCell<BTreeMap<String, String>>,
     reporter: &dyn Reporter,
     interrupt: &Interrupt,
     on_configured: &dyn Fn(BTreeMap<String, String>),
@@ -618,6 +635,7 @@ async fn apply_stack<C: CloudFormation>(
         let _ = client.delete_change_set(&change_set).await;
         return failed(format!("cannot execute the change set: {error}"));
     }
+    let mut settled_outputs = None;
     let outcome = wait_for_stack(
         client,
         stack,
@@ -626,6 +644,12 @@ async fn apply_stack<C: CloudFormation>(
         &seen,
         interrupt,
         on_configured,
+        &mut |fingerprint, found| {
+            fingerprints
+                .borrow_mut()
+                .insert(stack.name.clone(), fingerprint);
+            settled_outputs = Some(found);
+        },
     )
     .await;
     if let Outcome::Applied { .. } = outcome {
@@ -643,13 +667,9 @@ async fn apply_stack<C: CloudFormation>(
                 }
             }
         }
-        match retry(polling, || client.stack_state(&stack.name)).await {
-            Ok(Some(current)) => {
-                outputs
-                    .borrow_mut()
-                    .insert(stack.id.clone(), current.outputs);
-            }
-            _ => return failed("applied, but its outputs could not be read".into()),
+        // The outputs of the state it settled in: protecting it changes none.
+        if let Some(found) = settled_outputs {
+            outputs.borrow_mut().insert(stack.id.clone(), found);
         }
     }
     outcome
@@ -697,7 +717,9 @@ async fn root_cause<C: CloudFormation>(
 }
 
 /// Polls the stack until it settles, reporting new events; on failure names the first
-/// resource that failed and why.
+/// resource that failed and why. A stack that settled applied is handed to `settled` (its
+/// fingerprint and outputs) before the outcome returns.
+#[allow(clippy::too_many_arguments)]
 async fn wait_for_stack<C: CloudFormation>(
     client: &C,
     stack: &StackPlan,
@@ -706,6 +728,7 @@ async fn wait_for_stack<C: CloudFormation>(
     seen: &RefCell<BTreeSet<String>>,
     interrupt: &Interrupt,
     on_configured: &dyn Fn(BTreeMap<String, String>),
+    settled: &mut dyn FnMut(String, BTreeMap<String, String>),
 ) -> Outcome {
     let mut delay = polling.initial;
     let mut configured = false;
@@ -782,6 +805,7 @@ async fn wait_for_stack<C: CloudFormation>(
                         .unwrap_or_else(|| "no reason given".into()),
                 };
             }
+            settled(current.fingerprint(), current.outputs);
             return Outcome::Applied { status };
         }
         if interrupt.is_raised() {

@@ -6,6 +6,7 @@ pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod deployed_record;
 pub mod error;
 pub mod graph;
 pub mod iam;

@@ -13,6 +13,7 @@ use crate::aws::{
     EventSource, ResourceDrift, TemplateSource, Validation,
 };
 use crate::config::Environment;
+use crate::deployed_record::Record;
 use crate::plan::{self, Deployed, Plan, StackAction};
 use crate::render::RenderedStack;
 use crate::validate::MAX_INLINE_BODY;
@@ -20,30 +21,71 @@ use crate::validate::MAX_INLINE_BODY;
 /// How many stacks are read at once.
 pub const CONCURRENCY: usize = 8;
 
-/// Reads the deployed stacks of `rendered`.
+/// Reads the deployed stacks of `rendered`. A stack whose state and rendered template are
+/// those `record` holds is read with `DescribeStacks` alone: its template is the rendered one.
+/// What was read goes into `Deployed::record`, for apply to save.
 pub async fn read<C: CloudFormation>(
     client: &C,
     rendered: &[RenderedStack],
+    record: &Record,
     polling: Polling,
 ) -> AwsResult<Deployed> {
     let stacks: Vec<_> = stream::iter(rendered.iter().map(|stack| {
         let name = stack.spec.name.clone();
         async move {
-            retry(polling, || client.describe_stack(&name))
-                .await
-                .map(|found| (name, found))
+            let found = if record.may_hold(&name, &stack.body) {
+                match retry(polling, || client.stack_state(&name)).await? {
+                    Some(mut state) if record.holds(&state, &stack.body) => {
+                        state.template_body = stack.body.clone();
+                        Some(state)
+                    }
+                    Some(state) if state.status.is_review() => Some(state),
+                    // Changed since (or never recorded in this state): read it all again, the
+                    // state first, so the template read is never older than the state.
+                    Some(_) => retry(polling, || client.describe_stack(&name)).await?,
+                    None => None,
+                }
+            } else {
+                retry(polling, || client.describe_stack(&name)).await?
+            };
+            Ok::<_, crate::aws::AwsError>((name, found))
         }
     }))
     .buffer_unordered(CONCURRENCY)
     .try_collect()
     .await?;
+    let mut seen = Record::new();
+    for (_, stack) in &stacks {
+        if let Some(stack) = stack.as_ref().filter(|stack| !stack.status.is_review()) {
+            seen.note(stack, &stack.template_body);
+        }
+    }
     Ok(Deployed {
         stacks: stacks
             .into_iter()
             .filter_map(|(name, found)| found.map(|stack| (name, stack)))
             .collect(),
+        record: seen,
         ..Deployed::default()
     })
+}
+
+/// The environment's record of deployed templates; empty when there is none yet (or it cannot
+/// be read: the plan then reads every template, as without one).
+pub async fn read_record<C: CloudFormation>(
+    client: &C,
+    environment: &Environment,
+    polling: Polling,
+) -> Record {
+    let key = crate::deployed_record::key(&environment.prefix());
+    match retry(polling, || {
+        client.read_object(&environment.storage.artifacts_bucket_name, &key)
+    })
+    .await
+    {
+        Ok(Some(bytes)) => Record::parse(&bytes),
+        Ok(None) | Err(_) => Record::new(),
+    }
 }
 
 /// The deployed stacks of `stacks::RETIRED`, by name, with their id.

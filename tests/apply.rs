@@ -569,10 +569,8 @@ async fn step_code_is_uploaded_once_and_not_again_while_unchanged() {
         .filter(|call| call.contains("HeadObject"))
         .count();
     assert_eq!(checks, 2 * shared.len(), "{calls:?}");
-    assert!(
-        !calls.iter().any(|call| call.contains("PutObject")),
-        "{calls:?}"
-    );
+    // The one object written is the record of deployed templates.
+    assert_eq!(count(&calls, "PutObject"), 1, "{calls:?}");
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -841,4 +839,104 @@ async fn a_bucket_kept_by_an_earlier_destroy_is_named_with_how_to_adopt_it() {
         })
         .expect("ArtifactsBucket");
     assert!(other.get("notes").is_none(), "{other}");
+}
+
+fn count(calls: &[String], operation: &str) -> usize {
+    calls.iter().filter(|call| *call == operation).count()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_plan_reads_only_the_templates_that_changed_since_the_last_apply() {
+    let fake = FakeCloudFormation::new();
+    let first = apply(&fake, &repo(), "staging", |_| {}).await;
+    assert_eq!(first.status, ExitStatus::Success, "{}", first.stderr);
+    let record_url = mlops_infra::aws::template_url(
+        "mlops-images-staging-artifacts-222222222222",
+        mlops_infra::aws::fake::REGION,
+        &mlops_infra::deployed_record::key("mlops-images-staging"),
+    );
+    let saved = fake.uploaded(&record_url).expect("apply saves the record");
+    let stacks =
+        serde_json::from_str::<serde_json::Value>(&plan(&fake, &repo(), None).await.stdout)
+            .expect("json plan")["stacks"]
+            .as_array()
+            .expect("stacks")
+            .len();
+    assert_eq!(
+        mlops_infra::deployed_record::Record::parse(saved.as_bytes()).len(),
+        stacks,
+        "{saved}"
+    );
+
+    // Unchanged since: the state of each stack says its template is the rendered one.
+    fake.clear_calls();
+    let clean = plan(&fake, &repo(), None).await;
+    assert_eq!(clean.status, ExitStatus::Success, "{}", clean.stdout);
+    let calls = fake.calls();
+    assert_eq!(count(&calls, "GetTemplate"), 0, "{calls:?}");
+    assert_eq!(count(&calls, "GetObject"), 1, "{calls:?}");
+
+    // Updated by someone else: that one template is read, and the change shows.
+    let name = "mlops-images-staging-monitoring";
+    let deployed = fake.stack(name).expect("monitoring");
+    let by_hand = deployed
+        .template_body
+        .replacen("RetentionInDays: 365", "RetentionInDays: 30", 1);
+    assert_ne!(by_hand, deployed.template_body);
+    fake.deploy(name, &by_hand, &deployed.parameters, &deployed.tags)
+        .expect("update by hand");
+    fake.clear_calls();
+    let changed = plan(&fake, &repo(), None).await;
+    assert_eq!(changed.status, ExitStatus::Changes, "{}", changed.stderr);
+    let calls = fake.calls();
+    assert_eq!(count(&calls, "GetTemplate"), 1, "{calls:?}");
+    let planned: serde_json::Value = serde_json::from_str(&changed.stdout).expect("json plan");
+    let updates: Vec<&str> = planned["stacks"]
+        .as_array()
+        .expect("stacks")
+        .iter()
+        .filter(|stack| stack["action"] != "no_change")
+        .map(|stack| stack["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(updates, ["monitoring"]);
+
+    // The apply that puts it back records it: the next plan reads no template again.
+    let back = apply(&fake, &repo(), "staging", |_| {}).await;
+    assert_eq!(back.status, ExitStatus::Success, "{}", back.stderr);
+    fake.clear_calls();
+    assert_eq!(plan(&fake, &repo(), None).await.status, ExitStatus::Success);
+    assert_eq!(count(&fake.calls(), "GetTemplate"), 0, "{:?}", fake.calls());
+
+    // A damaged record is no record: every template is read, the plan is the same.
+    use mlops_infra::aws::CloudFormation;
+    fake.upload_template(
+        "mlops-images-staging-artifacts-222222222222",
+        &mlops_infra::deployed_record::key("mlops-images-staging"),
+        b"{not json",
+    )
+    .await
+    .expect("overwrite");
+    fake.clear_calls();
+    let unread = plan(&fake, &repo(), None).await;
+    assert_eq!(unread.status, ExitStatus::Success, "{}", unread.stdout);
+    assert_eq!(
+        count(&fake.calls(), "GetTemplate"),
+        stacks,
+        "{:?}",
+        fake.calls()
+    );
+    // An apply with nothing to change saves it again.
+    let again = apply(&fake, &repo(), "staging", |_| {}).await;
+    assert!(
+        again.stderr.contains("nothing to apply"),
+        "{}",
+        again.stderr
+    );
+    assert!(
+        mlops_infra::deployed_record::Record::parse(
+            fake.uploaded(&record_url).expect("record").as_bytes()
+        )
+        .len()
+            == stacks
+    );
 }

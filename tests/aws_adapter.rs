@@ -32,6 +32,7 @@ use aws_sdk_cloudformation::types::{
     self as cfn, Capability, ChangeAction, ChangeSetSummary, ChangeSetType, ExecutionStatus,
     Output, Parameter, Replacement, ResourceStatus, Stack, Tag, TemplateStage,
 };
+use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
 use aws_sdk_s3::operation::put_object::{PutObjectError, PutObjectOutput};
 use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
 use common::LocalAws;
@@ -61,7 +62,7 @@ fn interceptor_in(rules: &[&Rule], mode: RuleMode) -> MockResponseInterceptor {
     )
 }
 
-/// A stack is read with DescribeStacks and GetTemplate at once: the template's answer, for
+/// A found stack is read with DescribeStacks, then GetTemplate: the template's answer, for
 /// tests about the other call.
 fn any_template() -> Rule {
     mock!(cloudformation::Client::get_template)
@@ -179,7 +180,7 @@ async fn a_missing_stack_is_none() {
                 "Stack with id app does not exist",
             ))
         });
-    // The template is asked for at the same time, by name; it is not there either.
+    // The template is asked for only once the stack is found.
     let template = mock!(cloudformation::Client::get_template)
         .match_requests(|input| input.stack_name() == Some("app"))
         .then_error(|| {
@@ -191,7 +192,7 @@ async fn a_missing_stack_is_none() {
     let adapter = adapter(&[&describe, &template]);
     assert_eq!(adapter.describe_stack("app").await, Ok(None));
     assert_eq!(describe.num_calls(), 1);
-    assert_eq!(template.num_calls(), 1);
+    assert_eq!(template.num_calls(), 0);
 }
 
 #[tokio::test]
@@ -333,6 +334,7 @@ async fn a_review_stack_is_read_without_a_template() {
     // Without LastUpdatedTime, the creation time.
     assert_eq!(stack.last_updated.as_deref(), Some("2023-11-14T22:13:20Z"));
     assert!(!stack.termination_protection);
+    assert_eq!(template.num_calls(), 0);
 }
 
 // --- change sets ------------------------------------------------------------------------------------
@@ -886,6 +888,57 @@ async fn a_template_upload_returns_the_https_url_cloudformation_reads() {
             "s3://mlops-templates/dev/storage.yaml: The specified bucket does not exist".into()
         ))
     );
+}
+
+#[tokio::test]
+async fn reading_an_object_that_is_not_there_yet_is_none_and_a_refusal_an_error() {
+    let found = mock!(aws_sdk_s3::Client::get_object)
+        .match_requests(|input| input.key() == Some("cloudformation/app/deployed-templates.json"))
+        .then_output(|| {
+            GetObjectOutput::builder()
+                .body(aws_sdk_s3::primitives::ByteStream::from_static(b"{}"))
+                .build()
+        });
+    let no_key = mock!(aws_sdk_s3::Client::get_object)
+        .match_requests(|input| input.key() == Some("no-key"))
+        .then_error(|| {
+            GetObjectError::NoSuchKey(
+                aws_sdk_s3::types::error::NoSuchKey::builder()
+                    .message("The specified key does not exist.")
+                    .meta(metadata("NoSuchKey", "The specified key does not exist."))
+                    .build(),
+            )
+        });
+    let no_bucket = mock!(aws_sdk_s3::Client::get_object)
+        .match_requests(|input| input.key() == Some("no-bucket"))
+        .then_error(|| {
+            GetObjectError::generic(metadata(
+                "NoSuchBucket",
+                "The specified bucket does not exist",
+            ))
+        });
+    let denied = mock!(aws_sdk_s3::Client::get_object)
+        .match_requests(|input| input.key() == Some("denied"))
+        .then_error(|| GetObjectError::generic(metadata("AccessDenied", "Access Denied")));
+    let adapter = SdkCloudFormation::from_clients(
+        cloudformation_client(&[]),
+        s3_client(&[&found, &no_key, &no_bucket, &denied]),
+    );
+    assert_eq!(
+        adapter
+            .read_object("artifacts", "cloudformation/app/deployed-templates.json")
+            .await,
+        Ok(Some(b"{}".to_vec()))
+    );
+    assert_eq!(adapter.read_object("artifacts", "no-key").await, Ok(None));
+    assert_eq!(
+        adapter.read_object("artifacts", "no-bucket").await,
+        Ok(None)
+    );
+    assert!(matches!(
+        adapter.read_object("artifacts", "denied").await,
+        Err(AwsError::AccessDenied(_))
+    ));
 }
 
 // --- against the local emulator --------------------------------------------------------------------

@@ -197,11 +197,24 @@ pub const CALLS: &[Call] = &[
         target: Target::Artifacts("code/"),
         commands: &[Apply],
     },
+    // Templates over the inline limit, and the record of deployed templates.
     Call {
         operation: "s3:PutObject",
         action: "s3:PutObject",
-        target: Target::Artifacts("templates/"),
+        target: Target::Artifacts("cloudformation/"),
         commands: &[Apply],
+    },
+    Call {
+        operation: "s3:GetObject",
+        action: "s3:GetObject",
+        target: Target::Artifacts("cloudformation/"),
+        commands: &[Plan, Apply, Status],
+    },
+    Call {
+        operation: "s3:GetObject",
+        action: "kms:Decrypt",
+        target: Target::BucketKey,
+        commands: &[Plan, Apply, Status],
     },
     Call {
         operation: "s3:HeadObject",

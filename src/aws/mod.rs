@@ -410,6 +410,12 @@ pub trait CloudFormation {
     /// Whether an object exists (S3 HeadObject): content-addressed assets already uploaded
     /// are not sent again.
     fn object_exists(&self, bucket: &str, key: &str) -> impl Future<Output = AwsResult<bool>>;
+    /// An object's bytes (S3 GetObject); `None` when there is no such object or bucket.
+    fn read_object(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> impl Future<Output = AwsResult<Option<Vec<u8>>>>;
     /// Uploads a template body or an asset (text, or a function's ZIP package) to S3; returns
     /// its HTTPS URL.
     fn upload_template(

@@ -148,15 +148,15 @@ impl CloudFormation for SdkCloudFormation {
     }
 
     async fn describe_stack(&self, name: &str) -> AwsResult<Option<DeployedStack>> {
-        // Both calls at once, the template by the stack's name: a plan reads hundreds of
-        // stacks, and the two round trips in a row were most of its time.
-        let (described, template) = futures::join!(self.stack_state(name), self.get_template(name));
-        let Some(mut deployed) = described? else {
+        // The state first, then the template: the template is then never older than the
+        // state (what the record of deployed templates relies on), and a stack that is not
+        // there costs one call. A plan reads most templates from that record, not from here.
+        let Some(mut deployed) = self.stack_state(name).await? else {
             return Ok(None);
         };
         // A stack that only holds an unexecuted CREATE change set has no template yet.
         if !deployed.status.is_review() {
-            deployed.template_body = match template {
+            deployed.template_body = match self.get_template(name).await {
                 Ok(body) => body,
                 // Deleted between the two calls.
                 Err(AwsError::NotFound) => return Ok(None),
@@ -652,6 +652,26 @@ impl CloudFormation for SdkCloudFormation {
                 other => Err(other),
             },
         }
+    }
+
+    async fn read_object(&self, bucket: &str, key: &str) -> AwsResult<Option<Vec<u8>>> {
+        let output = match self.s3.get_object().bucket(bucket).key(key).send().await {
+            Ok(output) => output,
+            // Before the storage stack has created the bucket, there is nothing to read.
+            Err(error) if error.code() == Some("NoSuchBucket") => return Ok(None),
+            Err(error) => {
+                return match classify(error) {
+                    AwsError::NotFound => Ok(None),
+                    other => Err(other),
+                };
+            }
+        };
+        let bytes = output
+            .body
+            .collect()
+            .await
+            .map_err(|error| AwsError::Other(format!("s3://{bucket}/{key}: {error}")))?;
+        Ok(Some(bytes.into_bytes().to_vec()))
     }
 
     async fn upload_template(&self, bucket: &str, key: &str, body: &[u8]) -> AwsResult<String> {

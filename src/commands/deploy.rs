@@ -14,6 +14,7 @@ use crate::cli::{
     ApplyArgs, DestroyArgs, OutputFormat, OutputsArgs, PlanArgs, PlanFormat, StatusArgs,
 };
 use crate::config::Environment;
+use crate::deployed_record::Record;
 use crate::error::{Error, ExitStatus};
 use crate::graph::Graph;
 use crate::plan::{self, Plan};
@@ -166,8 +167,60 @@ fn keep_stacks(plan: &mut Plan, stacks: &[String]) -> Result<(), Error> {
     Ok(())
 }
 
+/// The environment's record of deployed templates as stored, and what a plan read.
+struct Records {
+    stored: Record,
+    seen: Record,
+    polling: Polling,
+}
+
+impl Records {
+    async fn stored<C: CloudFormation>(
+        client: &C,
+        environment: &Environment,
+        polling: Polling,
+    ) -> Self {
+        let stored = state::read_record(client, environment, polling).await;
+        Records {
+            seen: stored.clone(),
+            stored,
+            polling,
+        }
+    }
+
+    /// Saves the record after `report` (and what the plan read) when it says something new. A
+    /// record that cannot be saved costs the next plan its calls, not this apply its result.
+    async fn save<C: CloudFormation>(
+        &self,
+        client: &C,
+        environment: &Environment,
+        plan: &Plan,
+        report: &apply::ApplyReport,
+        output: &mut Output<'_>,
+    ) {
+        let mut before = self.seen.clone();
+        before.fill_from(&self.stored);
+        let after = crate::deployed_record::after_apply(&before, environment, plan, report);
+        if after == self.stored {
+            return;
+        }
+        let bucket = &environment.storage.artifacts_bucket_name;
+        let key = crate::deployed_record::key(&environment.prefix());
+        let json = after.to_json();
+        if let Err(error) =
+            apply::retry(self.polling, || client.upload_template(bucket, &key, &json)).await
+        {
+            let _ = writeln!(
+                output.err,
+                "note: could not save the record of deployed templates (s3://{bucket}/{key}): {error}; the next plan reads every template"
+            );
+        }
+    }
+}
+
 /// Plans `rendered` against what is deployed: what each endpoint serves (the registry) and the
-/// deployed stacks are read at the same time, the routers' classes are checked, then the plan.
+/// deployed stacks are read at the same time (the stacks after the record of deployed
+/// templates), the routers' classes are checked, then the plan.
 async fn plan_against_aws<C: CloudFormation, P: Platform>(
     client: &C,
     platform: &P,
@@ -175,14 +228,21 @@ async fn plan_against_aws<C: CloudFormation, P: Platform>(
     rendered: &[RenderedStack],
     context: &Context<'_>,
     refresh: state::Refresh,
-) -> Result<Plan, Vec<Error>> {
-    let (serving, deployed) = futures::join!(
-        serving::resolve_all(platform, environment),
-        state::read(client, rendered, context.polling)
-    );
+) -> Result<(Plan, Records), Vec<Error>> {
+    let (serving, read) = futures::join!(serving::resolve_all(platform, environment), async {
+        let stored = state::read_record(client, environment, context.polling).await;
+        let deployed = state::read(client, rendered, &stored, context.polling).await;
+        (stored, deployed)
+    });
     let serving = serving.map_err(|error| vec![error])?;
     let cannot_read = |error| vec![aws_error("cannot read the deployed stacks", error)];
-    let deployed = deployed.map_err(cannot_read)?;
+    let (stored, deployed) = read;
+    let mut deployed = deployed.map_err(cannot_read)?;
+    let records = Records {
+        stored,
+        seen: std::mem::take(&mut deployed.record),
+        polling: context.polling,
+    };
     let disagreements = crate::release::routes::check(platform, environment, &serving).await;
     if !disagreements.is_empty() {
         return Err(disagreements);
@@ -198,6 +258,7 @@ async fn plan_against_aws<C: CloudFormation, P: Platform>(
         refresh,
     )
     .await
+    .map(|plan| (plan, records))
     .map_err(cannot_read)
 }
 
@@ -222,7 +283,7 @@ pub async fn plan<C: CloudFormation, P: Platform>(
     };
     let mut plan =
         match plan_against_aws(client, platform, &environment, &rendered, context, refresh).await {
-            Ok(plan) => plan,
+            Ok((plan, _)) => plan,
             Err(errors) => return output.fail(&errors),
         };
     if let Err(error) = keep_stacks(&mut plan, &args.stacks) {
@@ -458,7 +519,7 @@ pub async fn apply<C: CloudFormation, P: Platform>(
             ),
         }]);
     }
-    let (environment, mut plan) = if saved {
+    let (environment, mut plan, records) = if saved {
         let path = Path::new(&args.target);
         let plan: Plan = match std::fs::read_to_string(path)
             .map_err(|source| Error::io("read", path, source))
@@ -485,7 +546,8 @@ pub async fn apply<C: CloudFormation, P: Platform>(
             Ok(environment) => environment,
             Err(status) => return status,
         };
-        (environment, plan)
+        let records = Records::stored(client, &environment, context.polling).await;
+        (environment, plan, records)
     } else {
         let (environment, rendered) = match prepare(project_dir, &args.target, output) {
             Ok(prepared) => prepared,
@@ -499,7 +561,7 @@ pub async fn apply<C: CloudFormation, P: Platform>(
             revert_drift: args.revert_drift,
         };
         match plan_against_aws(client, platform, &environment, &rendered, context, refresh).await {
-            Ok(plan) => (environment, plan),
+            Ok((plan, records)) => (environment, plan, records),
             Err(errors) => return output.fail(&errors),
         }
     };
@@ -552,6 +614,10 @@ pub async fn apply<C: CloudFormation, P: Platform>(
     }
     if !plan.has_changes() {
         let _ = writeln!(output.err, "nothing to apply");
+        let report = apply::ApplyReport::default();
+        records
+            .save(client, &environment, &plan, &report, output)
+            .await;
         return ExitStatus::Success;
     }
     let recreated: Vec<&str> = plan
@@ -632,7 +698,10 @@ pub async fn apply<C: CloudFormation, P: Platform>(
             );
         }
     }
-    write_apply_summary(client, &report, output).await;
+    records
+        .save(client, &environment, &plan, &report, output)
+        .await;
+    write_apply_summary(&report, output);
     if args.output == crate::cli::OutputFormat::Json || !output.data_to_terminal {
         let _ = writeln!(
             output.out,
@@ -649,11 +718,7 @@ pub async fn apply<C: CloudFormation, P: Platform>(
 
 /// The line a person reads at the end of an apply, what did not go through and why, and the
 /// outputs people reach for next (endpoint names, the API's URL).
-async fn write_apply_summary<C: CloudFormation>(
-    client: &C,
-    report: &apply::ApplyReport,
-    output: &mut Output<'_>,
-) {
+fn write_apply_summary(report: &apply::ApplyReport, output: &mut Output<'_>) {
     let (mut created, mut updated, mut unchanged, mut failed, mut skipped, mut interrupted) =
         (0, 0, 0, 0, 0, 0);
     for stack in &report.stacks {
@@ -698,11 +763,11 @@ async fn write_apply_summary<C: CloudFormation>(
         if !reads_outputs {
             continue;
         }
-        if let Ok(Some(current)) = client.stack_state(&stack.name).await {
-            if let Some(name) = current.outputs.get("EndpointName") {
+        if let Some(found) = report.outputs.get(&stack.id) {
+            if let Some(name) = found.get("EndpointName") {
                 endpoints.push(name.clone());
             }
-            if let Some(url) = current.outputs.get("ApiUrl") {
+            if let Some(url) = found.get("ApiUrl") {
                 api = Some(url.clone());
             }
         }
@@ -728,7 +793,8 @@ async fn read<C: CloudFormation>(
     if let Err(error) = guard(client, &environment).await {
         return Err(output.fail(&[error]));
     }
-    match state::read(client, &rendered, context.polling).await {
+    let record = state::read_record(client, &environment, context.polling).await;
+    match state::read(client, &rendered, &record, context.polling).await {
         Ok(deployed) => Ok((environment, rendered, deployed)),
         Err(error) => Err(output.fail(&[aws_error("cannot read the deployed stacks", error)])),
     }
@@ -918,7 +984,7 @@ pub async fn destroy<C: CloudFormation>(
     if let Err(error) = guard(client, &environment).await {
         return output.fail(&[error]);
     }
-    let deployed = match state::read(client, &rendered, context.polling).await {
+    let deployed = match state::read(client, &rendered, &Record::new(), context.polling).await {
         Ok(deployed) => deployed,
         Err(error) => return output.fail(&[aws_error("cannot read the deployed stacks", error)]),
     };

@@ -200,6 +200,8 @@ pub struct Deployed {
     pub revert_drift: bool,
     /// By stack name: deployed stacks of `stacks::RETIRED`, with their id.
     pub retired: BTreeMap<String, (String, DeployedStack)>,
+    /// The template each stack read held, in the state it was read in (for apply to save).
+    pub record: crate::deployed_record::Record,
 }
 
 impl Plan {
@@ -397,12 +399,20 @@ fn plan_stack(
     if deployed.unchanged.contains(&stack.spec.name) {
         return plan;
     }
-    let before = Template::parse(&current.template_body).unwrap_or_default();
+    // The deployed template is often the rendered one (the record of deployed templates says
+    // so without reading it): then it is not parsed again.
+    let parsed;
+    let before: &Template = if current.template_body == stack.body {
+        &stack.template
+    } else {
+        parsed = Template::parse(&current.template_body).unwrap_or_default();
+        &parsed
+    };
     plan.resources = diff_resources(
-        &conditions::active(&before, &current.parameters),
+        &conditions::active(before, &current.parameters),
         &conditions::active(&stack.template, &planned_values(&plan)),
     );
-    plan.other_changes = other_changes(&before, &stack.template);
+    plan.other_changes = other_changes(before, &stack.template);
     plan.tag_changes = value_changes(&current.tags, &tags);
     if let Some(change_set) = deployed.change_sets.get(&stack.spec.name) {
         merge_change_set(&mut plan.resources, change_set);
@@ -442,7 +452,7 @@ fn plan_stack(
         || parameters_change
     {
         plan.action = StackAction::Update;
-        plan.rollback = rollback_triggers(environment, stack, &before);
+        plan.rollback = rollback_triggers(environment, stack, before);
     }
     plan
 }

@@ -98,14 +98,8 @@ impl FakeCloudFormation {
         Self::default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // A test that panicked while holding the lock leaves usable state behind.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-impl CloudFormation for FakeCloudFormation {
-    async fn describe_stack(&self, name: &str) -> AwsResult<Option<DeployedStack>> {
+    /// `DescribeStacks`, and `GetTemplate` too when `with_template`.
+    fn describe(&self, name: &str, with_template: bool) -> AwsResult<Option<DeployedStack>> {
         let mut state = self.lock();
         state.call("DescribeStacks")?;
         let Some(stack) = state
@@ -127,13 +121,28 @@ impl CloudFormation for FakeCloudFormation {
             );
             deployed.detailed_status = Some("CONFIGURATION_COMPLETE".into());
         }
-        if deployed.status.is_review() {
+        if deployed.status.is_review() || !with_template {
             // The real adapter reads no template for a stack that has none yet.
             deployed.template_body = String::new();
         } else {
             state.call("GetTemplate")?;
         }
         Ok(Some(deployed))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A test that panicked while holding the lock leaves usable state behind.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl CloudFormation for FakeCloudFormation {
+    async fn describe_stack(&self, name: &str) -> AwsResult<Option<DeployedStack>> {
+        self.describe(name, true)
+    }
+
+    async fn stack_state(&self, name: &str) -> AwsResult<Option<DeployedStack>> {
+        self.describe(name, false)
     }
 
     async fn create_change_set(&self, request: &ChangeSetRequest) -> AwsResult<String> {
@@ -294,6 +303,15 @@ impl CloudFormation for FakeCloudFormation {
         Ok(state
             .uploads
             .contains_key(&template_url(bucket, REGION, key)))
+    }
+
+    async fn read_object(&self, bucket: &str, key: &str) -> AwsResult<Option<Vec<u8>>> {
+        let mut state = self.lock();
+        state.call("GetObject")?;
+        Ok(state
+            .uploads
+            .get(&template_url(bucket, REGION, key))
+            .map(|body| body.clone().into_bytes()))
     }
 
     async fn upload_template(&self, bucket: &str, key: &str, body: &[u8]) -> AwsResult<String> {
