@@ -50,9 +50,12 @@ resolver and constructors (so the same values), else as before.
 
 from __future__ import annotations
 
+import collections
 import copy
 import json
+import pickle
 import re
+import threading
 from typing import Any, Callable
 
 import yaml
@@ -114,12 +117,33 @@ def install() -> None:
 TEMPLATE_LOADER: Any = getattr(yaml, "CLoader", yaml.Loader)
 
 
+#: Templates parsed lately, by their text, pickled: a template is parsed when its change set is
+#: created, again when it is executed, and a plan's preview change set parses it once more;
+#: unpickling a copy takes a thirtieth of parsing the YAML again.
+_PARSED: "collections.OrderedDict[str, bytes]" = collections.OrderedDict()
+_PARSED_LOCK = threading.Lock()
+PARSED_KEPT = 512
+
+
 def parse_template(template: str) -> dict[str, Any]:
-    """A template as moto's `Stack.parse_template` reads it (YAML, else JSON), faster."""
+    """A template as moto's `Stack.parse_template` reads it (YAML, else JSON), faster. Each call
+    returns its own copy: moto changes what it is given."""
+    with _PARSED_LOCK:
+        pickled = _PARSED.get(template)
+        if pickled is not None:
+            _PARSED.move_to_end(template)
+    if pickled is not None:
+        return pickle.loads(pickled)
     try:
-        return yaml.load(template, Loader=TEMPLATE_LOADER)
+        parsed = yaml.load(template, Loader=TEMPLATE_LOADER)
     except (yaml.parser.ParserError, yaml.scanner.ScannerError):
-        return json.loads(template)
+        parsed = json.loads(template)
+    pickled = pickle.dumps(parsed, pickle.HIGHEST_PROTOCOL)
+    with _PARSED_LOCK:
+        _PARSED[template] = pickled
+        while len(_PARSED) > PARSED_KEPT:
+            _PARSED.popitem(last=False)
+    return parsed
 
 
 def _change_set_parse_template(change_set: ChangeSet) -> None:

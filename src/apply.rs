@@ -442,7 +442,10 @@ async fn apply_stack<C: CloudFormation>(
         }
     }
 
-    if let Err(error) = remove_leftover_change_sets(client, &stack.name, polling).await {
+    // A stack the plan found no trace of holds no change set from an interrupted run.
+    if stack.deployed_status.is_some()
+        && let Err(error) = remove_leftover_change_sets(client, &stack.name, polling).await
+    {
         return failed(error.to_string());
     }
     if stack.action == StackAction::Recreate {
@@ -623,14 +626,17 @@ async fn apply_stack<C: CloudFormation>(
         }
     }
 
-    let seen: RefCell<BTreeSet<String>> = RefCell::new(
+    // Events from before this run are not news. A stack the plan found no trace of has none
+    // but the one its change set just made (REVIEW_IN_PROGRESS, never reported): not read.
+    let earlier = if stack.deployed_status.is_none() {
+        Vec::new()
+    } else {
         retry(polling, || client.stack_events(&stack.name))
             .await
             .unwrap_or_default()
-            .into_iter()
-            .map(|event| event.id)
-            .collect(),
-    );
+    };
+    let seen: RefCell<BTreeSet<String>> =
+        RefCell::new(earlier.into_iter().map(|event| event.id).collect());
     if let Err(error) = retry(polling, || client.execute_change_set(&change_set)).await {
         let _ = client.delete_change_set(&change_set).await;
         return failed(format!("cannot execute the change set: {error}"));
@@ -738,7 +744,9 @@ async fn wait_for_stack<C: CloudFormation>(
         if let Ok(events) = retry(polling, || client.stack_events(&stack.name)).await {
             let mut fresh: Vec<StackEvent> = events
                 .into_iter()
-                .filter(|event| !seen.borrow().contains(&event.id))
+                .filter(|event| {
+                    !seen.borrow().contains(&event.id) && event.status != "REVIEW_IN_PROGRESS"
+                })
                 .collect();
             fresh.reverse();
             for event in fresh {

@@ -850,6 +850,19 @@ async fn a_plan_reads_only_the_templates_that_changed_since_the_last_apply() {
     let fake = FakeCloudFormation::new();
     let first = apply(&fake, &repo(), "staging", |_| {}).await;
     assert_eq!(first.status, ExitStatus::Success, "{}", first.stderr);
+    // Stacks the plan found no trace of hold no leftover change sets, and their change set's
+    // REVIEW_IN_PROGRESS is not news.
+    assert_eq!(
+        count(&fake.calls(), "ListChangeSets"),
+        0,
+        "{:?}",
+        fake.calls()
+    );
+    assert!(
+        !first.stderr.contains("REVIEW_IN_PROGRESS"),
+        "{}",
+        first.stderr
+    );
     let record_url = mlops_infra::aws::template_url(
         "mlops-images-staging-artifacts-222222222222",
         mlops_infra::aws::fake::REGION,
