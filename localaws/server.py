@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> None:
         dispatch_cache,
         drift,
         engine,
+        keep_alive,
         lambda_functions,
         lambda_runtime,
         latency,
@@ -61,6 +62,7 @@ def main(argv: list[str] | None = None) -> None:
         stack_refactor,
     )
 
+    keep_alive.install()  # before moto's server starts: it names the request handler
     dispatch_cache.install()
     engine.install()
     revert_drift.install()  # after engine, before operations (which wraps its change set APIs)
