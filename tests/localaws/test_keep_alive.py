@@ -113,3 +113,22 @@ def test_signed_sdk_calls_over_a_kept_connection(local_aws):
         assert sts.get_caller_identity()["Account"]
     body = s3.get_object(Bucket="keep-alive-bucket", Key="k4")["Body"].read()
     assert body == b"y" * 4000
+
+
+def test_responses_are_sent_without_waiting_for_the_clients_acknowledgement():
+    """A response is written in two parts (headers, then body); with Nagle's algorithm the body
+    of every response on a kept connection would wait for the client's delayed ACK (up to 40 ms
+    on Linux). The handler turns it off on each connection it serves."""
+    from localaws.keep_alive import KeepAliveRequestHandler
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname(), timeout=10)
+        served, _ = listener.accept()
+        with client, served:
+            assert not served.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+            handler = object.__new__(KeepAliveRequestHandler)
+            handler.request = handler.connection = served
+            handler.setup()  # what socketserver runs first for each connection
+            assert served.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+            handler.rfile.close()
+            handler.wfile.close()
