@@ -314,6 +314,20 @@ class Schedule:
     #: Logical id -> the logical ids it refers to or that refer to it (template order aside).
     related: Mapping[str, set[str]]
     finish: dict[str, float] = field(default_factory=dict)
+    #: The relation maps merged into `related` so far (by identity).
+    merged: list[Mapping[str, set[str]]] = field(default_factory=list)
+
+    def relate(self, related: Mapping[str, set[str]]) -> None:
+        """Adds the relations of the template being applied. One operation can see two: an
+        update deletes what the old template had (related as it was there) and creates what the
+        new one has (related as it is there)."""
+        if any(related is seen for seen in self.merged):
+            return
+        self.merged.append(related)
+        union = {name: set(others) for name, others in self.related.items()}
+        for name, others in related.items():
+            union.setdefault(name, set()).update(others)
+        self.related = union
 
     def wait(self, logical_id: str, seconds: float, now: float) -> float:
         """Records `logical_id` as taking `seconds` after the related resources already handled,
@@ -360,13 +374,26 @@ def stack_operation(handler: Any) -> tuple[Any, Any, Callable[[], Mapping[str, s
     operation = getattr(stack, "_operation", None)  # localaws/operations.py follows them
     if operation is None:
         return None
+    resources = applying_resources(stack)
 
     def relations() -> Mapping[str, set[str]]:
-        return related_resources(
-            (getattr(stack, "template_dict", None) or {}).get("Resources") or {}, engine.references
-        )
+        cached = getattr(stack, "_latency_relations", None)
+        if cached is None or cached[0] is not resources:
+            cached = (resources, related_resources(resources, engine.references))
+            stack._latency_relations = cached
+        return cached[1]
 
     return stack, operation.id, relations
+
+
+def applying_resources(stack: Any) -> Mapping[str, Any]:
+    """The resources of the template the stack's operation is applying. While a change set runs,
+    the stack's own template is still the one before it (an empty one for a stack created by a
+    change set): moto's resource map holds the change set's."""
+    resources = getattr(getattr(stack, "resource_map", None), "_resource_json_map", None)
+    if isinstance(resources, Mapping) and resources:
+        return resources
+    return (getattr(stack, "template_dict", None) or {}).get("Resources") or {}
 
 
 def operation_wait(
@@ -388,8 +415,9 @@ def operation_wait(
     now = clock()
     schedule = getattr(stack, "_latency_schedule", None)
     if schedule is None or schedule.key != key:
-        schedule = Schedule(key=key, start=now, related=relations())
+        schedule = Schedule(key=key, start=now, related={})
         stack._latency_schedule = schedule
+    schedule.relate(relations())
     return schedule.wait(getattr(handler, "logical_id", ""), seconds, now)
 
 

@@ -325,6 +325,45 @@ class Stack:
     pass
 
 
+def test_a_schedule_follows_the_template_being_applied_as_it_changes():
+    """An update deletes what the old template had and creates what the new one has: each
+    resource waits for those it is related to in its own template."""
+    old = {"Old": {"Gone"}, "Gone": {"Old"}}
+    new = {"Key": {"Alias"}, "Alias": {"Key"}}
+    schedule = latency.Schedule("op", 0.0, {})
+    schedule.relate(old)
+    assert schedule.wait("Gone", 5, now=0.0) == 5
+    assert schedule.wait("Old", 5, now=5.0) == 5  # after Gone: 5 → 10
+    schedule.relate(new)
+    schedule.relate(new)  # the same map again: nothing to add
+    assert schedule.merged == [old, new]
+    assert schedule.wait("Key", 75, now=10.0) == 65  # unrelated to the deletions: 0 → 75
+    assert schedule.wait("Alias", 15, now=75.0) == 15  # after Key: 75 → 90
+    assert schedule.related == {"Old": {"Gone"}, "Gone": {"Old"}, "Key": {"Alias"}, "Alias": {"Key"}}
+
+
+class ResourceMap:
+    def __init__(self, resources):
+        self._resource_json_map = resources
+
+
+def test_the_resources_applied_are_the_resource_maps_not_the_stacks_template_yet():
+    """A change set runs before the stack's template becomes its own (a stack created by a change
+    set has none until then): moto's resource map holds what is being applied."""
+    stack = Stack()
+    stack.template_dict = {}
+    stack.resource_map = ResourceMap(TEMPLATE_RESOURCES)
+    assert latency.applying_resources(stack) is TEMPLATE_RESOURCES
+    # Without a resource map (or an empty one), the stack's template.
+    stack.resource_map = ResourceMap({})
+    stack.template_dict = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}
+    assert latency.applying_resources(stack) == {"Topic": {"Type": "AWS::SNS::Topic"}}
+    del stack.resource_map
+    assert latency.applying_resources(stack) == {"Topic": {"Type": "AWS::SNS::Topic"}}
+
+
+
+
 def test_handlers_in_one_stack_operation_overlap_and_a_new_operation_starts_its_own_clock():
     topic, endpoint, dispatcher = fakes()
     slept: list[float] = []
