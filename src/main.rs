@@ -58,6 +58,9 @@ fn main() -> ExitCode {
         width: || {
             terminal_size::terminal_size_of(std::io::stderr()).map(|(width, _)| width.0 as usize)
         },
+        height: || {
+            terminal_size::terminal_size_of(std::io::stderr()).map(|(_, height)| height.0 as usize)
+        },
         data_to_terminal: std::io::stdout().is_terminal(),
         verbose: cli.global.verbose,
     };

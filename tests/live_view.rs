@@ -4,11 +4,13 @@
 
 mod common;
 
-use common::capture::capture_live;
+use common::capture::{capture_live, capture_live_sized};
 use mlops_infra::aws::fake::FakeCloudFormation;
 use mlops_infra::aws::fake_platform::FakePlatform;
 use mlops_infra::cli::ApplyArgs;
-use mlops_infra::commands::deploy::{self, LIVE_MIN_WIDTH, live_row};
+use mlops_infra::commands::deploy::{
+    self, LIVE_MIN_WIDTH, LiveState, live_more_row, live_row, live_selection,
+};
 use mlops_infra::error::ExitStatus;
 
 const ROWS: [(&str, &str, u64, &str); 4] = [
@@ -100,21 +102,21 @@ fn live_rows(terminal: &vt100::Parser) -> Vec<String> {
         .contents()
         .lines()
         .filter(|line| line.starts_with("  mlops-images-staging-"))
-        .map(|line| {
-            // Elapsed seconds as `Ns`: a slower machine reads the same.
-            line.split(' ')
-                .map(|word| match word.strip_suffix('s') {
-                    Some(number)
-                        if !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()) =>
-                    {
-                        "Ns"
-                    }
-                    _ => word,
-                })
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
+        .map(seconds_as_n)
         .collect()
+}
+
+/// A live row with its elapsed seconds as `Ns`: a slower machine reads the same.
+fn seconds_as_n(line: &str) -> String {
+    line.split(' ')
+        .map(|word| match word.strip_suffix('s') {
+            Some(number) if !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()) => {
+                "Ns"
+            }
+            _ => word,
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 async fn check_screen(width: fn() -> Option<usize>, name: &str) {
@@ -174,4 +176,113 @@ async fn an_apply_on_a_terminal_120_columns_wide() {
 #[tokio::test(flavor = "current_thread")]
 async fn an_apply_on_a_terminal_200_columns_wide() {
     check_screen(|| Some(200), "screen_200").await;
+}
+
+const UNDER_WAY: LiveState = LiveState {
+    finished: None,
+    failed: false,
+};
+
+fn finished(order: u64) -> LiveState {
+    LiveState {
+        finished: Some(order),
+        failed: false,
+    }
+}
+
+#[test]
+fn a_view_taller_than_the_terminal_keeps_failures_then_stacks_under_way_then_the_latest_done() {
+    let failed = LiveState {
+        finished: Some(0),
+        failed: true,
+    };
+    // Started in this order: 0 failed first, 1 and 4 still under way, 2, 3, 5 finished 1, 3, 2.
+    let stacks = [
+        failed,
+        UNDER_WAY,
+        finished(1),
+        finished(3),
+        UNDER_WAY,
+        finished(2),
+    ];
+    assert_eq!(
+        live_selection(&stacks, 6),
+        (vec![0, 1, 2, 3, 4, 5], 0, 0),
+        "all fit"
+    );
+    // Four lines: three stacks and the count of the rest, in the order they started.
+    assert_eq!(live_selection(&stacks, 4), (vec![0, 1, 4], 3, 0));
+    assert_eq!(live_selection(&stacks, 5), (vec![0, 1, 3, 4], 2, 0));
+    // Fewer lines than stacks under way: those that started first.
+    assert_eq!(live_selection(&stacks, 2), (vec![0], 3, 2));
+    assert_eq!(
+        live_more_row(3, 2, 80),
+        "  … 5 more: 3 finished, 2 under way"
+    );
+    assert_eq!(live_more_row(3, 0, 80), "  … 3 more: 3 finished");
+    assert_eq!(live_more_row(3, 2, 20), "  … 5 more: 3 fini…");
+}
+
+/// Every line the terminal showed, the ones scrolled off its top first.
+fn history(terminal: &mut vt100::Parser) -> Vec<String> {
+    let (rows, columns) = terminal.screen().size();
+    terminal.screen_mut().set_scrollback(usize::MAX);
+    let back = terminal.screen().scrollback();
+    let mut lines = Vec::new();
+    for offset in (1..=back).rev() {
+        terminal.screen_mut().set_scrollback(offset);
+        lines.push(terminal.screen().contents_between(0, 0, 0, columns));
+    }
+    terminal.screen_mut().set_scrollback(0);
+    for row in 0..rows {
+        lines.push(terminal.screen().contents_between(row, 0, row, columns));
+    }
+    lines
+}
+
+/// A terminal lower than the view: the view keeps within it, so redraws stay in place instead
+/// of drawing themselves again below (the cursor cannot move above the screen's top).
+#[tokio::test(flavor = "current_thread")]
+async fn an_apply_on_a_terminal_12_lines_high() {
+    let fake = FakeCloudFormation::new();
+    let platform = FakePlatform::new("222222222222");
+    let args = ApplyArgs {
+        target: "staging".into(),
+        yes: true,
+        allow_replace: Vec::new(),
+        stacks: Vec::new(),
+        concurrency: 3,
+        revert_drift: false,
+        output: mlops_infra::cli::OutputFormat::Text,
+    };
+    let run = capture_live_sized(
+        "live-low",
+        || Some(100),
+        || Some(12),
+        async |output, context| {
+            deploy::apply(&fake, &platform, &common::repo(), &args, output, context).await
+        },
+    )
+    .await;
+    assert_eq!(run.status, ExitStatus::Success, "{}", run.stderr);
+    let mut terminal = vt100::Parser::new(12, 100, 10_000);
+    terminal.process(run.stderr.replace('\n', "\r\n").as_bytes());
+    let lines = history(&mut terminal);
+    let live: Vec<&String> = lines
+        .iter()
+        .filter(|line| line.starts_with("  mlops-images-staging-") || line.starts_with("  … "))
+        .collect();
+    // The final view: ten stacks and the count of the other five, each line once in the whole
+    // history (a view taller than the screen leaves copies of its top lines above it).
+    assert_eq!(live.len(), 11, "{}", lines.join("\n"));
+    let mut names: Vec<&str> = live
+        .iter()
+        .map(|line| line.split_whitespace().next().expect("a name"))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), 11, "a line drawn twice:\n{}", lines.join("\n"));
+    assert_eq!(live[10].trim(), "… 5 more: 5 finished");
+    let view: Vec<String> = live.iter().map(|line| seconds_as_n(line)).collect();
+    insta::assert_snapshot!("screen_100x12", view.join("\n"));
 }

@@ -322,15 +322,13 @@ struct LineReporter<'a> {
 impl Reporter for LineReporter<'_> {
     fn report(&self, progress: Progress) {
         let elapsed = self.started.elapsed().as_secs();
-        let mut err = self.err.borrow_mut();
-        let _ = match progress {
-            Progress::Started { stack } => writeln!(err, "[{elapsed:>4}s] {stack}: starting"),
-            Progress::Note { stack, message } => {
-                writeln!(err, "[{elapsed:>4}s] {stack}: {message}")
-            }
-            Progress::Event { stack, event } => writeln!(
-                err,
-                "[{elapsed:>4}s] {stack}: {} {} {}{}",
+        // Formatted first, written at once: standard error is unbuffered, and a formatted write
+        // is one system call per piece.
+        let line = match progress {
+            Progress::Started { stack } => format!("[{elapsed:>4}s] {stack}: starting\n"),
+            Progress::Note { stack, message } => format!("[{elapsed:>4}s] {stack}: {message}\n"),
+            Progress::Event { stack, event } => format!(
+                "[{elapsed:>4}s] {stack}: {} {} {}{}\n",
                 event.logical_id,
                 event.resource_type,
                 event.status,
@@ -340,21 +338,87 @@ impl Reporter for LineReporter<'_> {
                     .unwrap_or_default()
             ),
             Progress::Finished { stack, outcome } => {
-                writeln!(err, "[{elapsed:>4}s] {stack}: {}", describe(&outcome))
+                format!("[{elapsed:>4}s] {stack}: {}\n", describe(&outcome))
             }
         };
+        let _ = self.err.borrow_mut().write_all(line.as_bytes());
     }
 }
 
 /// A live view for a terminal: one line per stack (state, elapsed time, latest event),
 /// redrawn in place as progress arrives, every line fitted to the terminal's width so nothing
-/// wraps (a wrapped line would break the redraw).
+/// wraps (a wrapped line would break the redraw), and no more lines than the terminal's height
+/// (the cursor cannot move above the screen's top: a taller view would be drawn again below
+/// itself).
 struct LiveReporter<'a> {
     err: RefCell<&'a mut dyn Write>,
-    lines: RefCell<indexmap::IndexMap<String, (Instant, String, String)>>,
+    lines: RefCell<indexmap::IndexMap<String, LiveLine>>,
     drawn: std::cell::Cell<usize>,
+    /// How many stacks have finished so far (each finished line keeps its place in that order).
+    finished: std::cell::Cell<u64>,
     width: fn() -> Option<usize>,
+    height: fn() -> Option<usize>,
     color: bool,
+}
+
+struct LiveLine {
+    started: Instant,
+    state: String,
+    latest: String,
+    /// When it finished, in the order stacks finished.
+    finished: Option<u64>,
+}
+
+/// The fewest lines the live view keeps however low the terminal (it then scrolls).
+const LIVE_MIN_ROWS: usize = 4;
+
+/// One stack of the live view, for [`live_selection`]: whether (and in which order) it finished,
+/// and whether it failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveState {
+    pub finished: Option<u64>,
+    pub failed: bool,
+}
+
+/// Which stacks the live view shows in `room` lines, in the order they started, and how many
+/// finished and how many under way it leaves out (then counted on a last line). All of them when
+/// they fit; else failures first, then the stacks under way, then those that finished last.
+pub fn live_selection(stacks: &[LiveState], room: usize) -> (Vec<usize>, usize, usize) {
+    if stacks.len() <= room {
+        return ((0..stacks.len()).collect(), 0, 0);
+    }
+    let keep = room.saturating_sub(1);
+    let mut order: Vec<usize> = (0..stacks.len()).collect();
+    order.sort_by_key(|&index| {
+        let stack = stacks[index];
+        let rank = match (stack.failed, stack.finished) {
+            (true, _) => 0,
+            (false, None) => 1,
+            (false, Some(_)) => 2,
+        };
+        (rank, std::cmp::Reverse(stack.finished.unwrap_or(0)), index)
+    });
+    let (shown, left_out) = order.split_at(keep);
+    let under_way = left_out
+        .iter()
+        .filter(|&&index| stacks[index].finished.is_none())
+        .count();
+    let mut shown = shown.to_vec();
+    shown.sort_unstable();
+    (shown, left_out.len() - under_way, under_way)
+}
+
+/// The live view's last line when stacks are left out: `… 380 more: 376 finished, 4 under way`.
+pub fn live_more_row(finished: usize, under_way: usize, width: usize) -> String {
+    let parts: Vec<String> = [(finished, "finished"), (under_way, "under way")]
+        .into_iter()
+        .filter(|(count, _)| *count > 0)
+        .map(|(count, what)| format!("{count} {what}"))
+        .collect();
+    cut_to(
+        &format!("  … {} more: {}", finished + under_way, parts.join(", ")),
+        width.saturating_sub(1),
+    )
 }
 
 /// Below this many columns the live view falls back to one line per event.
@@ -427,18 +491,49 @@ fn cut_to(text: &str, width: usize) -> String {
 
 impl LiveReporter<'_> {
     fn redraw(&self) {
+        use std::fmt::Write as _;
         let width = (self.width)().unwrap_or(120).max(20);
-        let mut err = self.err.borrow_mut();
+        // One line stays free for the cursor below the view.
+        let room = (self.height)().map_or(usize::MAX, |height| {
+            height.saturating_sub(1).max(LIVE_MIN_ROWS)
+        });
         let lines = self.lines.borrow();
+        let states: Vec<LiveState> = lines
+            .values()
+            .map(|line| LiveState {
+                finished: line.finished,
+                failed: line.state.starts_with("FAILED"),
+            })
+            .collect();
+        let (shown, finished, under_way) = live_selection(&states, room);
+        // The whole frame at once: standard error is unbuffered.
+        let mut frame = String::new();
         if self.drawn.get() > 0 {
-            let _ = write!(err, "\x1b[{}A", self.drawn.get());
+            let _ = write!(frame, "\x1b[{}A", self.drawn.get());
         }
-        for (stack, (started, state, latest)) in lines.iter() {
-            let seconds = started.elapsed().as_secs();
-            let row = live_row(stack, state, seconds, latest, width, self.color);
-            let _ = writeln!(err, "\r\x1b[2K{row}");
+        for &index in &shown {
+            let (stack, line) = lines.get_index(index).expect("an index of the view");
+            let seconds = line.started.elapsed().as_secs();
+            let row = live_row(stack, &line.state, seconds, &line.latest, width, self.color);
+            let _ = writeln!(frame, "\r\x1b[2K{row}");
         }
-        self.drawn.set(lines.len());
+        let mut drawn = shown.len();
+        if finished + under_way > 0 {
+            let _ = writeln!(
+                frame,
+                "\r\x1b[2K{}",
+                live_more_row(finished, under_way, width)
+            );
+            drawn += 1;
+        }
+        // A frame shorter than the last one (stacks left out since) clears what is below it.
+        let cleared = self.drawn.get().saturating_sub(drawn);
+        for _ in 0..cleared {
+            let _ = writeln!(frame, "\r\x1b[2K");
+        }
+        self.drawn.set(drawn + cleared);
+        let mut err = self.err.borrow_mut();
+        let _ = err.write_all(frame.as_bytes());
         let _ = err.flush();
     }
 }
@@ -449,26 +544,39 @@ impl Reporter for LiveReporter<'_> {
             let mut lines = self.lines.borrow_mut();
             match progress {
                 Progress::Started { stack } => {
-                    lines.insert(stack, (Instant::now(), "working".into(), String::new()));
+                    lines.insert(
+                        stack,
+                        LiveLine {
+                            started: Instant::now(),
+                            state: "working".into(),
+                            latest: String::new(),
+                            finished: None,
+                        },
+                    );
                 }
                 Progress::Note { stack, message } => {
                     if let Some(line) = lines.get_mut(&stack) {
-                        line.2 = message;
+                        line.latest = message;
                     }
                 }
                 Progress::Event { stack, event } => {
                     if let Some(line) = lines.get_mut(&stack) {
                         if event.logical_id == stack {
-                            line.1 = event.status.clone();
+                            line.state = event.status.clone();
                         }
-                        line.2 = format!("{} {}", event.logical_id, event.status);
+                        line.latest = format!("{} {}", event.logical_id, event.status);
                     }
                 }
                 Progress::Finished { stack, outcome } => {
-                    let entry = lines
-                        .entry(stack)
-                        .or_insert_with(|| (Instant::now(), String::new(), String::new()));
-                    entry.1 = describe(&outcome).chars().take(60).collect();
+                    let entry = lines.entry(stack).or_insert_with(|| LiveLine {
+                        started: Instant::now(),
+                        state: String::new(),
+                        latest: String::new(),
+                        finished: None,
+                    });
+                    entry.state = describe(&outcome).chars().take(60).collect();
+                    entry.finished = Some(self.finished.get());
+                    self.finished.set(self.finished.get() + 1);
                 }
             }
         }
@@ -675,7 +783,9 @@ pub async fn apply<C: CloudFormation, P: Platform>(
             err: RefCell::new(&mut *output.err),
             lines: RefCell::default(),
             drawn: Default::default(),
+            finished: Default::default(),
             width: output.width,
+            height: output.height,
             color: output.palette.enabled,
         };
         apply::apply(client, &plan, &options, &reporter, context.interrupt).await

@@ -32,6 +32,8 @@ pub struct Output<'a> {
     /// The terminal's width now (read at every redraw, so a resized window is followed);
     /// `None` when unknown.
     pub width: fn() -> Option<usize>,
+    /// The terminal's height in lines now; `None` when unknown.
+    pub height: fn() -> Option<usize>,
     /// stdout is a terminal: a person reads it, so machine-readable results (apply's JSON
     /// report) are left out unless asked for.
     pub data_to_terminal: bool,

@@ -49,13 +49,27 @@ pub async fn capture_live(
     width: fn() -> Option<usize>,
     command: impl AsyncFnOnce(&mut Output, &Context) -> ExitStatus,
 ) -> Captured {
-    run_captured(name, None, Some(width), command).await
+    run_captured(name, None, Some((width, || None)), command).await
 }
+
+/// Runs `command` as in a colour terminal `width()` columns wide and `height()` lines high.
+#[allow(dead_code)]
+pub async fn capture_live_sized(
+    name: &str,
+    width: fn() -> Option<usize>,
+    height: fn() -> Option<usize>,
+    command: impl AsyncFnOnce(&mut Output, &Context) -> ExitStatus,
+) -> Captured {
+    run_captured(name, None, Some((width, height)), command).await
+}
+
+/// A terminal's width or height, read when the view is drawn.
+type Dimension = fn() -> Option<usize>;
 
 async fn run_captured(
     name: &str,
     answer: Option<bool>,
-    terminal: Option<fn() -> Option<usize>>,
+    terminal: Option<(Dimension, Dimension)>,
     command: impl AsyncFnOnce(&mut Output, &Context) -> ExitStatus,
 ) -> Captured {
     // Each run names its change sets apart, as the clock does for real runs.
@@ -71,7 +85,8 @@ async fn run_captured(
             palette: Palette::new(terminal.is_some()),
             color: false,
             live: terminal.is_some(),
-            width: terminal.unwrap_or(|| None),
+            width: terminal.map_or(|| None, |(width, _)| width),
+            height: terminal.map_or(|| None, |(_, height)| height),
             data_to_terminal: false,
             verbose: 0,
         };
