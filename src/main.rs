@@ -17,6 +17,7 @@ use mlops_infra::error::ExitStatus;
 use mlops_infra::view::Palette;
 
 fn main() -> ExitCode {
+    one_heap();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
@@ -80,6 +81,18 @@ fn main() -> ExitCode {
         command => run_against_aws(project_dir, command, &mut output),
     };
     ExitCode::from(status.code() as u8)
+}
+
+/// Makes glibc's allocator keep one heap for every thread. By default a second thread that
+/// allocates gets a heap of its own, and memory freed in one heap is not reused by the other:
+/// plan and apply check the environment on a second thread while they read AWS, which took a
+/// 200-child plan's peak RSS from 93 MB to 111 MB (99 MB with one heap).
+fn one_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt changes an allocator setting; it is called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
 }
 
 /// The commands that talk to AWS: one current-thread runtime, the SDK client in the

@@ -18,8 +18,15 @@ use crate::plan::{self, Deployed, Plan, StackAction};
 use crate::render::RenderedStack;
 use crate::validate::MAX_INLINE_BODY;
 
-/// How many stacks are read at once.
-pub const CONCURRENCY: usize = 8;
+/// How many stacks are read at once. The AWS CDK's CLI reads 20 stack templates at once
+/// (aws/aws-cdk-cli#927, which bounded it after CloudFormation throttled an unbounded read of
+/// many stacks); CloudFormation's rates are not published, and a throttled read is retried
+/// with backoff (`apply::retry`, after the SDK's own retries).
+pub const CONCURRENCY: usize = 16;
+
+/// How many drift detections run at once (each keeps CloudFormation checking every resource of
+/// its stack for a while).
+const DRIFT_CONCURRENCY: usize = 8;
 
 /// Reads the deployed stacks of `rendered`. A stack whose state and rendered template are
 /// those `record` holds is read with `DescribeStacks` alone: its template is the rendered one.
@@ -132,7 +139,7 @@ pub async fn detect_drift<C: CloudFormation>(
         let drifts = retry(polling, || client.resource_drifts(name)).await?;
         Ok::<_, crate::aws::AwsError>((name.clone(), drifts))
     }))
-    .buffer_unordered(CONCURRENCY)
+    .buffer_unordered(DRIFT_CONCURRENCY)
     .try_collect()
     .await
 }

@@ -66,24 +66,102 @@ fn prepare(
     name: &str,
     output: &mut Output,
 ) -> Result<(Environment, Vec<RenderedStack>), ExitStatus> {
+    let (environment, rendered) = load_and_render(project_dir, name, output)?;
+    passes(
+        &environment,
+        &validate::validate(&environment, &rendered),
+        output,
+    )?;
+    Ok((environment, rendered))
+}
+
+fn load_and_render(
+    project_dir: &Path,
+    name: &str,
+    output: &mut Output,
+) -> Result<(Environment, Vec<RenderedStack>), ExitStatus> {
     let environment = load_environment(project_dir, name, output)?;
     let rendered =
         render::render(project_dir, &environment).map_err(|errors| output.fail(&errors))?;
-    let diagnostics = validate::validate(&environment, &rendered);
+    Ok((environment, rendered))
+}
+
+/// Prints the errors among `diagnostics`, if any, and fails.
+fn passes(
+    environment: &Environment,
+    diagnostics: &[validate::Diagnostic],
+    output: &mut Output,
+) -> Result<(), ExitStatus> {
     let errors: Vec<_> = diagnostics
         .iter()
         .filter(|d| d.severity == Severity::Error)
         .collect();
-    if !errors.is_empty() {
-        for diagnostic in &errors {
-            let _ = crate::view::write_diagnostic(output.err, &output.palette, diagnostic);
-        }
-        return Err(output.fail(&[Error::Invalid {
-            environment: environment.name.clone(),
-            count: errors.len(),
-        }]));
+    if errors.is_empty() {
+        return Ok(());
     }
-    Ok((environment, rendered))
+    for diagnostic in &errors {
+        let _ = crate::view::write_diagnostic(output.err, &output.palette, diagnostic);
+    }
+    Err(output.fail(&[Error::Invalid {
+        environment: environment.name.clone(),
+        count: errors.len(),
+    }]))
+}
+
+/// Loads and renders `name`, then checks it offline on another thread while the deployed
+/// stacks are read (`guard`, then [`plan_against_aws`]): the reads change nothing, and at
+/// hundreds of stacks the checks (the permission analysis most) take as long as hundreds of
+/// reads. A failed check ends the reads at once and is all that is reported, as when the
+/// checks ran first.
+async fn checked_plan<C: CloudFormation, P: Platform>(
+    client: &C,
+    platform: &P,
+    project_dir: &Path,
+    name: &str,
+    output: &mut Output<'_>,
+    context: &Context<'_>,
+    refresh: state::Refresh,
+) -> Result<(Environment, Plan, Records), ExitStatus> {
+    use futures::future::{Either, select};
+    let (environment, rendered) = load_and_render(project_dir, name, output)?;
+    let rendered = std::sync::Arc::new(rendered);
+    let (sender, checked) = futures::channel::oneshot::channel();
+    let checker = {
+        let (environment, rendered) = (environment.clone(), std::sync::Arc::clone(&rendered));
+        std::thread::spawn(move || {
+            let _ = sender.send(validate::validate(&environment, &rendered));
+        })
+    };
+    // The reads borrow the environment: they end before it is handed back.
+    let (diagnostics, planned) = {
+        let reads = async {
+            guard(client, &environment)
+                .await
+                .map_err(|error| vec![error])?;
+            plan_against_aws(client, platform, &environment, &rendered, context, refresh).await
+        };
+        futures::pin_mut!(reads);
+        match select(checked, reads).await {
+            Either::Left((diagnostics, reads)) => {
+                if let Ok(diagnostics) = &diagnostics {
+                    passes(&environment, diagnostics, output)?;
+                }
+                (diagnostics, reads.await)
+            }
+            Either::Right((planned, checked)) => (checked.await, planned),
+        }
+    };
+    let _ = checker.join();
+    let Ok(diagnostics) = diagnostics else {
+        // The checks panicked; the panic's own report says where.
+        return Err(output.fail(&[Error::Usage {
+            message: "the offline checks stopped unexpectedly".into(),
+            hint: None,
+        }]));
+    };
+    passes(&environment, &diagnostics, output)?;
+    let (plan, records) = planned.map_err(|errors| output.fail(&errors))?;
+    Ok((environment, plan, records))
 }
 
 /// `--allow-replace` names logical IDs; one that matches no resource of the plan's stacks is a
@@ -270,22 +348,24 @@ pub async fn plan<C: CloudFormation, P: Platform>(
     output: &mut Output<'_>,
     context: &Context<'_>,
 ) -> ExitStatus {
-    let (environment, rendered) = match prepare(project_dir, &args.environment, output) {
-        Ok(prepared) => prepared,
-        Err(status) => return status,
-    };
-    if let Err(error) = guard(client, &environment).await {
-        return output.fail(&[error]);
-    }
     let refresh = state::Refresh {
         drift: args.refresh,
         revert_drift: args.revert_drift,
     };
-    let mut plan =
-        match plan_against_aws(client, platform, &environment, &rendered, context, refresh).await {
-            Ok((plan, _)) => plan,
-            Err(errors) => return output.fail(&errors),
-        };
+    let mut plan = match checked_plan(
+        client,
+        platform,
+        project_dir,
+        &args.environment,
+        output,
+        context,
+        refresh,
+    )
+    .await
+    {
+        Ok((_, plan, _)) => plan,
+        Err(status) => return status,
+    };
     if let Err(error) = keep_stacks(&mut plan, &args.stacks) {
         return output.fail(&[error]);
     }
@@ -657,20 +737,23 @@ pub async fn apply<C: CloudFormation, P: Platform>(
         let records = Records::stored(client, &environment, context.polling).await;
         (environment, plan, records)
     } else {
-        let (environment, rendered) = match prepare(project_dir, &args.target, output) {
-            Ok(prepared) => prepared,
-            Err(status) => return status,
-        };
-        if let Err(error) = guard(client, &environment).await {
-            return output.fail(&[error]);
-        }
         let refresh = state::Refresh {
             drift: args.revert_drift,
             revert_drift: args.revert_drift,
         };
-        match plan_against_aws(client, platform, &environment, &rendered, context, refresh).await {
-            Ok((plan, records)) => (environment, plan, records),
-            Err(errors) => return output.fail(&errors),
+        match checked_plan(
+            client,
+            platform,
+            project_dir,
+            &args.target,
+            output,
+            context,
+            refresh,
+        )
+        .await
+        {
+            Ok(planned) => planned,
+            Err(status) => return status,
         }
     };
     if saved {
