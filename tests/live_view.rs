@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::capture::{capture_live, capture_live_sized};
+use common::capture::capture_live;
 use mlops_infra::aws::fake::FakeCloudFormation;
 use mlops_infra::aws::fake_platform::FakePlatform;
 use mlops_infra::cli::ApplyArgs;
@@ -70,8 +70,14 @@ fn the_view_at_three_widths() {
 }
 
 /// Applies staging to the in-memory CloudFormation as in a colour terminal `width()` columns
-/// wide and plays what it wrote on a terminal emulator (400 rows, so nothing scrolls away).
-async fn played(width: fn() -> Option<usize>) -> vt100::Parser {
+/// wide and `height()` lines high, and plays what it wrote on a terminal emulator `rows` lines
+/// high that keeps `scrollback` lines scrolled off its top.
+async fn played(
+    width: fn() -> Option<usize>,
+    height: fn() -> Option<usize>,
+    rows: u16,
+    scrollback: usize,
+) -> vt100::Parser {
     let fake = FakeCloudFormation::new();
     let platform = FakePlatform::new("222222222222");
     let args = ApplyArgs {
@@ -83,13 +89,13 @@ async fn played(width: fn() -> Option<usize>) -> vt100::Parser {
         revert_drift: false,
         output: mlops_infra::cli::OutputFormat::Text,
     };
-    let run = capture_live("live", width, async |output, context| {
+    let run = capture_live("live", width, height, async |output, context| {
         deploy::apply(&fake, &platform, &common::repo(), &args, output, context).await
     })
     .await;
     assert_eq!(run.status, ExitStatus::Success, "{}", run.stderr);
     let columns = u16::try_from(width().expect("a width")).expect("columns");
-    let mut terminal = vt100::Parser::new(400, columns, 0);
+    let mut terminal = vt100::Parser::new(rows, columns, scrollback);
     // A terminal moves to the next line's start on a newline (the tty's onlcr).
     terminal.process(run.stderr.replace('\n', "\r\n").as_bytes());
     terminal
@@ -120,7 +126,8 @@ fn seconds_as_n(line: &str) -> String {
 }
 
 async fn check_screen(width: fn() -> Option<usize>, name: &str) {
-    let terminal = played(width).await;
+    // 400 lines: nothing scrolls away.
+    let terminal = played(width, || None, 400, 0).await;
     let screen = terminal.screen();
     let (rows, columns) = screen.size();
     // The live rows are redrawn in place: none may wrap (plan text above may).
@@ -244,29 +251,7 @@ fn history(terminal: &mut vt100::Parser) -> Vec<String> {
 /// of drawing themselves again below (the cursor cannot move above the screen's top).
 #[tokio::test(flavor = "current_thread")]
 async fn an_apply_on_a_terminal_12_lines_high() {
-    let fake = FakeCloudFormation::new();
-    let platform = FakePlatform::new("222222222222");
-    let args = ApplyArgs {
-        target: "staging".into(),
-        yes: true,
-        allow_replace: Vec::new(),
-        stacks: Vec::new(),
-        concurrency: 3,
-        revert_drift: false,
-        output: mlops_infra::cli::OutputFormat::Text,
-    };
-    let run = capture_live_sized(
-        "live-low",
-        || Some(100),
-        || Some(12),
-        async |output, context| {
-            deploy::apply(&fake, &platform, &common::repo(), &args, output, context).await
-        },
-    )
-    .await;
-    assert_eq!(run.status, ExitStatus::Success, "{}", run.stderr);
-    let mut terminal = vt100::Parser::new(12, 100, 10_000);
-    terminal.process(run.stderr.replace('\n', "\r\n").as_bytes());
+    let mut terminal = played(|| Some(100), || Some(12), 12, 10_000).await;
     let lines = history(&mut terminal);
     let live: Vec<&String> = lines
         .iter()

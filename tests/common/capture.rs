@@ -41,20 +41,10 @@ pub async fn capture_answering(
     run_captured(name, Some(answer), None, command).await
 }
 
-/// Runs `command` as in a colour terminal `width()` columns wide: the live view redraws
-/// stderr in place.
+/// Runs `command` as in a colour terminal `width()` columns wide and `height()` lines high: the
+/// live view redraws stderr in place.
 #[allow(dead_code)]
 pub async fn capture_live(
-    name: &str,
-    width: fn() -> Option<usize>,
-    command: impl AsyncFnOnce(&mut Output, &Context) -> ExitStatus,
-) -> Captured {
-    run_captured(name, None, Some((width, || None)), command).await
-}
-
-/// Runs `command` as in a colour terminal `width()` columns wide and `height()` lines high.
-#[allow(dead_code)]
-pub async fn capture_live_sized(
     name: &str,
     width: fn() -> Option<usize>,
     height: fn() -> Option<usize>,
