@@ -20,15 +20,7 @@ async fn apply(
     target: &str,
     extra: impl FnOnce(&mut ApplyArgs),
 ) -> Run {
-    let mut args = ApplyArgs {
-        target: target.to_string(),
-        yes: true,
-        allow_replace: Vec::new(),
-        stacks: Vec::new(),
-        concurrency: 3,
-        revert_drift: false,
-        output: mlops_infra::cli::OutputFormat::Text,
-    };
+    let mut args = common::apply_args(target);
     extra(&mut args);
     let platform = FakePlatform::new("222222222222");
     capture("apply", async |output, context| {

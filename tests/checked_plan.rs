@@ -5,10 +5,10 @@
 mod common;
 
 use common::capture::capture;
-use common::{copy_tree, project_copy, repo};
+use common::{apply_args, copy_tree, project_copy, repo};
 use mlops_infra::aws::fake::FakeCloudFormation;
 use mlops_infra::aws::fake_platform::FakePlatform;
-use mlops_infra::cli::{ApplyArgs, PlanArgs, PlanFormat};
+use mlops_infra::cli::{PlanArgs, PlanFormat};
 use mlops_infra::commands::deploy;
 use mlops_infra::error::ExitStatus;
 
@@ -24,18 +24,6 @@ fn plan_args() -> PlanArgs {
         out: None,
         refresh: false,
         revert_drift: false,
-    }
-}
-
-fn apply_args() -> ApplyArgs {
-    ApplyArgs {
-        target: "staging".into(),
-        yes: true,
-        allow_replace: Vec::new(),
-        stacks: Vec::new(),
-        concurrency: 3,
-        revert_drift: false,
-        output: mlops_infra::cli::OutputFormat::Text,
     }
 }
 
@@ -57,7 +45,7 @@ async fn a_failed_check_is_what_plan_and_apply_report_whatever_the_reads_found()
     fake.set_caller_account(OTHER);
     let platform = FakePlatform::new(STAGING);
     let project = broken_project();
-    let (plan_args, apply_args) = (plan_args(), apply_args());
+    let (plan_args, apply_args) = (plan_args(), apply_args("staging"));
     let plan = capture("plan", async |output, context| {
         deploy::plan(
             &fake,
@@ -105,7 +93,7 @@ async fn a_failed_check_stops_apply_before_it_changes_anything() {
     let fake = FakeCloudFormation::new();
     let platform = FakePlatform::new(STAGING);
     let project = broken_project();
-    let args = apply_args();
+    let args = apply_args("staging");
     let apply = capture("apply", async |output, context| {
         deploy::apply(&fake, &platform, project.path(), &args, output, context).await
     })

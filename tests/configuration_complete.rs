@@ -9,7 +9,6 @@ use common::capture::capture;
 use common::{edit, project_copy};
 use mlops_infra::aws::fake::FakeCloudFormation;
 use mlops_infra::aws::fake_platform::FakePlatform;
-use mlops_infra::cli::{ApplyArgs, OutputFormat};
 use mlops_infra::commands::deploy;
 use mlops_infra::error::ExitStatus;
 
@@ -25,15 +24,7 @@ async fn apply_staging(project: &std::path::Path) -> String {
     let (fake, platform) = (FakeCloudFormation::new(), FakePlatform::new("222222222222"));
     // Storage is seen configured, still stabilising, on its next three reads.
     fake.settle_slowly("mlops-images-staging-storage", 3);
-    let args = ApplyArgs {
-        target: "staging".into(),
-        yes: true,
-        allow_replace: Vec::new(),
-        stacks: Vec::new(),
-        concurrency: 3,
-        revert_drift: false,
-        output: OutputFormat::Text,
-    };
+    let args = common::apply_args("staging");
     let applied = capture("apply", async |output, context| {
         deploy::apply(&fake, &platform, project, &args, output, context).await
     })

@@ -12,7 +12,7 @@ use common::{edit, project_copy};
 use mlops_infra::aws::fake::FakeCloudFormation;
 use mlops_infra::aws::fake_platform::FakePlatform;
 use mlops_infra::aws::{PropertyDifference, ResourceDrift, Validation};
-use mlops_infra::cli::{ApplyArgs, OutputFormat, PlanArgs, PlanFormat, StatusArgs};
+use mlops_infra::cli::{ApplyArgs, PlanArgs, PlanFormat, StatusArgs};
 use mlops_infra::commands::deploy;
 use mlops_infra::error::ExitStatus;
 
@@ -22,13 +22,8 @@ const STORAGE: &str = "mlops-images-staging-storage";
 
 fn apply_args(revert_drift: bool) -> ApplyArgs {
     ApplyArgs {
-        target: "staging".into(),
-        yes: true,
-        allow_replace: Vec::new(),
-        stacks: Vec::new(),
-        concurrency: 3,
         revert_drift,
-        output: OutputFormat::Text,
+        ..common::apply_args("staging")
     }
 }
 

@@ -11,7 +11,7 @@ use mlops_infra::aws::CloudFormation;
 use mlops_infra::aws::fake::FakeCloudFormation;
 use mlops_infra::aws::fake_platform::FakePlatform;
 use mlops_infra::aws::platform::Platform;
-use mlops_infra::cli::{ApplyArgs, IdentifyArgs, OutputFormat};
+use mlops_infra::cli::{IdentifyArgs, OutputFormat};
 use mlops_infra::commands::{deploy, identify};
 use mlops_infra::error::ExitStatus;
 
@@ -23,15 +23,7 @@ const ANSWER: &str = r#"{"subgroup": {"name": "trees", "confidence": 0.91, "mode
 
 /// Staging applied in memory; returns the router's URL.
 async fn deployed(fake: &FakeCloudFormation, platform: &FakePlatform) -> String {
-    let args = ApplyArgs {
-        target: "staging".into(),
-        yes: true,
-        allow_replace: Vec::new(),
-        stacks: Vec::new(),
-        concurrency: 3,
-        revert_drift: false,
-        output: OutputFormat::Text,
-    };
+    let args = common::apply_args("staging");
     let applied = capture("apply", async |output, context| {
         deploy::apply(fake, platform, &repo(), &args, output, context).await
     })

@@ -7,7 +7,6 @@ mod common;
 use common::capture::capture_live;
 use mlops_infra::aws::fake::FakeCloudFormation;
 use mlops_infra::aws::fake_platform::FakePlatform;
-use mlops_infra::cli::ApplyArgs;
 use mlops_infra::commands::deploy::{
     self, LIVE_MIN_WIDTH, LiveState, live_more_row, live_row, live_selection,
 };
@@ -80,15 +79,7 @@ async fn played(
 ) -> vt100::Parser {
     let fake = FakeCloudFormation::new();
     let platform = FakePlatform::new("222222222222");
-    let args = ApplyArgs {
-        target: "staging".into(),
-        yes: true,
-        allow_replace: Vec::new(),
-        stacks: Vec::new(),
-        concurrency: 3,
-        revert_drift: false,
-        output: mlops_infra::cli::OutputFormat::Text,
-    };
+    let args = common::apply_args("staging");
     let run = capture_live("live", width, height, async |output, context| {
         deploy::apply(&fake, &platform, &common::repo(), &args, output, context).await
     })

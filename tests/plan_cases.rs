@@ -11,7 +11,7 @@ use common::capture::{Captured as Run, capture};
 use common::{edit, project_copy};
 use mlops_infra::aws::fake::FakeCloudFormation;
 use mlops_infra::aws::fake_platform::{FakePlatform, approve};
-use mlops_infra::cli::{ApplyArgs, PlanArgs, PlanFormat};
+use mlops_infra::cli::{PlanArgs, PlanFormat};
 use mlops_infra::commands::deploy;
 use mlops_infra::error::ExitStatus;
 
@@ -32,15 +32,7 @@ async fn deployed() -> Deployed {
     );
     let package = platform.register("mlops-images-staging-trees", None);
     approve(&platform, &package).await;
-    let args = ApplyArgs {
-        target: "staging".into(),
-        yes: true,
-        allow_replace: Vec::new(),
-        stacks: Vec::new(),
-        concurrency: 3,
-        revert_drift: false,
-        output: mlops_infra::cli::OutputFormat::Text,
-    };
+    let args = common::apply_args("staging");
     let applied = capture("apply", async |output, context| {
         deploy::apply(&fake, &platform, project.path(), &args, output, context).await
     })

@@ -13,7 +13,7 @@ use common::repo;
 use mlops_infra::aws::fake::FakeCloudFormation;
 use mlops_infra::aws::fake_platform::FakePlatform;
 use mlops_infra::aws::{CloudFormation, RefactorRequest, RefactorState, TemplateSource};
-use mlops_infra::cli::{ApplyArgs, PlanArgs, PlanFormat};
+use mlops_infra::cli::{PlanArgs, PlanFormat};
 use mlops_infra::commands::deploy;
 use mlops_infra::error::ExitStatus;
 use mlops_infra::template::Template;
@@ -22,15 +22,7 @@ const PREFIX: &str = "mlops-images-staging";
 const MODELS: [&str; 4] = ["plants", "trees", "flowers", "grasses"];
 
 async fn apply(fake: &FakeCloudFormation, project: &Path) -> Run {
-    let args = ApplyArgs {
-        target: "staging".into(),
-        yes: true,
-        allow_replace: Vec::new(),
-        stacks: Vec::new(),
-        concurrency: 3,
-        revert_drift: false,
-        output: mlops_infra::cli::OutputFormat::Text,
-    };
+    let args = common::apply_args("staging");
     let platform = FakePlatform::new("222222222222");
     capture("apply", async |output, context| {
         deploy::apply(fake, &platform, project, &args, output, context).await

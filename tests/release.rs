@@ -15,8 +15,8 @@ use mlops_infra::aws::fake::FakeCloudFormation;
 use mlops_infra::aws::fake_platform::{FakePlatform, approve};
 use mlops_infra::aws::platform::Platform;
 use mlops_infra::cli::{
-    ApplyArgs, ApproveArgs, CiRunArgs, EnvironmentArgs, MonitorArgs, PipelineStartArgs, PlanArgs,
-    PlanFormat, PromoteArgs, RejectArgs, TestArgs,
+    ApproveArgs, CiRunArgs, EnvironmentArgs, MonitorArgs, PipelineStartArgs, PlanArgs, PlanFormat,
+    PromoteArgs, RejectArgs, TestArgs,
 };
 use mlops_infra::commands::acceptance::{self, Side};
 use mlops_infra::commands::deploy;
@@ -25,16 +25,8 @@ use mlops_infra::error::ExitStatus;
 
 const STAGING: &str = "222222222222";
 const PROD: &str = "333333333333";
-fn apply_args(environment: &str) -> ApplyArgs {
-    ApplyArgs {
-        target: environment.into(),
-        yes: true,
-        allow_replace: Vec::new(),
-        stacks: Vec::new(),
-        concurrency: 3,
-        revert_drift: false,
-        output: mlops_infra::cli::OutputFormat::Text,
-    }
+fn apply_args(environment: &str) -> mlops_infra::cli::ApplyArgs {
+    common::apply_args(environment)
 }
 
 async fn apply(

@@ -13,6 +13,20 @@ pub struct Run {
     pub stderr: String,
 }
 
+/// `apply <target> --yes`, three stacks at a time: how the tests apply.
+#[allow(dead_code)]
+pub fn apply_args(target: &str) -> mlops_infra::cli::ApplyArgs {
+    mlops_infra::cli::ApplyArgs {
+        target: target.into(),
+        yes: true,
+        allow_replace: Vec::new(),
+        stacks: Vec::new(),
+        concurrency: 3,
+        revert_drift: false,
+        output: mlops_infra::cli::OutputFormat::Text,
+    }
+}
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
